@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AppwsConfig(AppConfig):
+    name = "appws"
+    verbose_name = "App Services (AppWebsocket)"

@@ -1,0 +1,56 @@
+"""The ``APPWS`` setting: one dict in the Django settings, merged over defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # App name -> {"password": str, "domain": str, "permissions": [str, ...]}:
+    # Apps a service can log in without any database.
+    "APPS": {},
+    # Domain sent in AppLoginResult when the App itself names none; None: the
+    # host name the client connected to.
+    "DOMAIN": None,
+    # Build number CheckBuild compares against (lowercase hex); None: CheckBuild
+    # never redirects.
+    "BUILD": None,
+    # Largest accepted text frame, in UTF-8 bytes. Keep the server's own limit
+    # (daphne --websocket_max_message_size) above it, or the server closes the
+    # socket before appws can answer.
+    "MAX_MESSAGE_BYTES": 1024 * 1024,
+    # Answer each KeepAlive with a KeepAlive (for clients that need traffic to
+    # consider the connection alive, such as the public Go client).
+    "KEEPALIVE_ECHO": False,
+    # Prefix of the channel-layer group names of subscription topics.
+    "GROUP_PREFIX": "appws",
+}
+
+
+def appws_settings() -> dict[str, Any]:
+    """Return the ``APPWS`` setting merged over :data:`DEFAULTS`."""
+    configured = getattr(settings, "APPWS", None) or {}
+    unknown = set(configured) - set(DEFAULTS)
+    if unknown:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"Unknown APPWS setting(s): {', '.join(sorted(unknown))}. "
+            f"Known: {', '.join(sorted(DEFAULTS))}."
+        )
+    return {**DEFAULTS, **configured}
+
+
+def settings_app(name: str) -> dict[str, Any] | None:
+    """Return the ``APPWS["APPS"]`` entry of App ``name``, checked, or None."""
+    entry = appws_settings()["APPS"].get(name)
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("password"), str):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f'APPWS["APPS"][{name!r}] must be a dict with a string "password"'
+        )
+    return entry

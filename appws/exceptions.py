@@ -1,0 +1,24 @@
+"""Exceptions a handler may raise, and the ones appws raises at users."""
+
+from __future__ import annotations
+
+
+class AppwsError(Exception):
+    """Raise in a handler to answer the request with ``error`` and ``errorText``.
+
+    ``code`` is a short machine-readable string (``"not-found"``), ``text`` a
+    sentence for people. Both reach the client: never put secrets in them.
+    """
+
+    def __init__(self, code: str, text: str = "") -> None:
+        super().__init__(text or code)
+        self.code = code
+        self.text = text or code
+
+
+class LoginFailed(Exception):
+    """The AppLogin was refused; ``text`` becomes the ``errorText`` of the reply."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text

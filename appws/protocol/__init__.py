@@ -1,0 +1,42 @@
+"""The AppWebsocket protocol rules, free of Django and of any I/O."""
+
+from .build import check_build_url, is_build_number
+from .envelope import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    FrameError,
+    binary_frame_error,
+    decode_frame,
+    encode_message,
+)
+from .jsjson import js_stringify
+from .login import (
+    CHALLENGE_LENGTH,
+    LOGIN_FIELDS,
+    login_digest,
+    new_challenge,
+    raw_member_text,
+    verify_login,
+)
+from .sessionkey import decrypt, encrypt, keyed_hash, rc4, session_key
+
+__all__ = [
+    "CHALLENGE_LENGTH",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "LOGIN_FIELDS",
+    "FrameError",
+    "binary_frame_error",
+    "check_build_url",
+    "decode_frame",
+    "decrypt",
+    "encode_message",
+    "encrypt",
+    "is_build_number",
+    "js_stringify",
+    "keyed_hash",
+    "login_digest",
+    "new_challenge",
+    "raw_member_text",
+    "rc4",
+    "session_key",
+    "verify_login",
+]

@@ -1,0 +1,39 @@
+"""CheckBuild: point a client at the App HTML of the current build (PROTOCOL.md §5)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["check_build_url", "is_build_number"]
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def is_build_number(text: str) -> bool:
+    """True when ``text`` is non-empty and only ASCII hex digits."""
+    return bool(text) and all(char in _HEX_DIGITS for char in text)
+
+
+def check_build_url(url: str, build: str) -> str | None:
+    """Return the URL the client must load instead of ``url``, or None if it is current.
+
+    The directory holding the App's HTML file is taken as the build number when it is all
+    hex digits. Trap: an ordinary directory named like ``cafe`` or ``add`` is hex too and gets
+    replaced, so an App's HTML must sit directly under its build directory.
+    """
+    parts = urlsplit(url)
+    path = parts.path
+    if not path and parts.netloc:
+        path = "/"
+    slash = path.rfind("/")
+    directory, file_name = path[: slash + 1], path[slash + 1 :]
+    # directory keeps its trailing "/" (or is "" for a bare relative file name).
+    parent_end = directory.rfind("/", 0, len(directory) - 1) + 1 if directory else 0
+    last = directory[parent_end:-1] if directory else ""
+    if is_build_number(last):
+        if last == build:
+            return None
+        new_path = directory[:parent_end] + build + "/" + file_name
+    else:
+        new_path = directory + build + "/" + file_name
+    return urlunsplit(parts._replace(path=new_path))

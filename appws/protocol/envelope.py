@@ -1,0 +1,109 @@
+"""Validating incoming text frames and encoding outgoing messages (PROTOCOL.md §1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "FrameError",
+    "binary_frame_error",
+    "decode_frame",
+    "encode_message",
+]
+
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class FrameError(Exception):
+    """A frame the server cannot accept; ``code`` is machine-readable, ``text`` for people."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _ConstantError(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _ConstantError(name)
+
+
+def _too_large(text: str, max_bytes: int) -> bool:
+    # UTF-8 needs 1 to 4 bytes per code point, so only the middle range needs encoding.
+    if len(text) > max_bytes:
+        return True
+    if len(text) * 4 <= max_bytes:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > max_bytes
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise FrameError(
+            "not-json", "frame nests too deeply to parse: send flatter JSON objects"
+        ) from None
+    except _ConstantError:
+        raise FrameError(
+            "not-json",
+            "frame uses NaN or Infinity, which are not JSON: send numbers or null instead",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise FrameError(
+            "not-json",
+            f"frame is not valid JSON (error at character {exc.pos}): "
+            "send one JSON object per text frame",
+        ) from None
+    except ValueError:
+        # Python refuses integer literals longer than sys.get_int_max_str_digits().
+        raise FrameError(
+            "not-json", "frame holds a number too long to parse: send numbers with fewer digits"
+        ) from None
+
+
+def decode_frame(text: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """Parse one text frame into a message dict, raising ``FrameError`` if it is unusable."""
+    if _too_large(text, max_bytes):
+        raise FrameError(
+            "too-large",
+            f"frame is larger than {max_bytes} bytes: split the data into smaller messages",
+        )
+    message = _parse(text)
+    if not isinstance(message, dict):
+        raise FrameError(
+            "not-object", "frame is not a JSON object: send one JSON object per text frame"
+        )
+    mt = message.get("mt")
+    if not isinstance(mt, str) or not mt:
+        raise FrameError("no-mt", 'frame has no message type: set "mt" to a non-empty string')
+    for name, code in (("api", "bad-api"), ("src", "bad-src")):
+        if name in message and message[name] is None:
+            del message[name]
+        elif name in message and not isinstance(message[name], str):
+            raise FrameError(
+                code, f'"{name}" must be a string: send a string or leave the field out'
+            )
+    return message
+
+
+def encode_message(message: Mapping[str, Any]) -> str:
+    """Encode an outgoing message as compact, ASCII-only JSON."""
+    # ensure_ascii: a lone surrogate becomes a \udxxx escape instead of breaking UTF-8 later.
+    return json.dumps(dict(message), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def binary_frame_error() -> FrameError:
+    """Return the error for a binary frame; the connection stays open."""
+    return FrameError(
+        "binary", "binary frames are not part of the AppWebsocket protocol: send JSON text frames"
+    )

@@ -1,0 +1,160 @@
+"""Serialise JSON values byte for byte the way JavaScript's ``JSON.stringify`` does.
+
+The AppLogin digest hashes the ``info`` object as the client's JavaScript wrote it, so the
+server must reproduce that text from the value ``json.loads`` gave it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["js_stringify"]
+
+_MAX_ARRAY_INDEX = 2**32 - 1
+_EXACT_INT_LIMIT = 2**53
+
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+# A high+low surrogate pair held as two code points is one character to JavaScript (strings
+# are UTF-16 there), so it must come out as that character, not as two escapes.
+_NEEDS_ESCAPE = re.compile('[\ud800-\udbff][\udc00-\udfff]|[\x00-\x1f"\\\\\ud800-\udfff]')
+
+
+class _Literal(str):
+    """Output text queued on the work stack, as opposed to a value still to serialise."""
+
+    __slots__ = ()
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if len(char) == 2:
+        high, low = ord(char[0]), ord(char[1])
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    return f"\\u{ord(char):04x}"
+
+
+def _quote(text: str) -> str:
+    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
+
+
+def _format_float(value: float) -> str:
+    """Lay out a finite float as ECMAScript Number::toString(10) does."""
+    if value == 0:
+        return "0"  # covers -0.0, which JavaScript prints without a sign
+    sign = "-" if value < 0 else ""
+    # repr() gives the shortest round-trip digits, the same digits JavaScript picks.
+    text = repr(abs(value))
+    mantissa, _, exp_text = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exp_text) if exp_text else 0)
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    # In the spec's terms: k = number of digits, n = position of the decimal point.
+    k, n = len(digits), point
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    exponent = n - 1
+    exp_part = ("e+" if exponent >= 0 else "e-") + str(abs(exponent))
+    if k == 1:
+        return sign + digits + exp_part
+    return sign + digits[0] + "." + digits[1:] + exp_part
+
+
+def _format_number(value: int | float) -> str:
+    if isinstance(value, int):
+        if -_EXACT_INT_LIMIT < value < _EXACT_INT_LIMIT:
+            return str(value)
+        try:
+            # JavaScript parses every number literal to a double; Python rounds an int to a
+            # double the same way (round half to even), and overflows exactly where JS gets
+            # Infinity.
+            value = float(value)
+        except OverflowError:
+            return "null"
+    if not math.isfinite(value):
+        return "null"
+    return _format_float(value)
+
+
+def _is_array_index(key: str) -> bool:
+    if not key.isascii() or not key.isdigit():
+        return False
+    if len(key) > 1 and key[0] == "0":
+        return False
+    return int(key) <= _MAX_ARRAY_INDEX
+
+
+def _ordered_items(mapping: Mapping[Any, Any]) -> list[tuple[str, Any]]:
+    """Items in JavaScript's own-property order: array indexes ascending, then the rest."""
+    indexes: list[tuple[int, str, Any]] = []
+    others: list[tuple[str, Any]] = []
+    for key, item in mapping.items():
+        if not isinstance(key, str):
+            raise TypeError(f"object keys must be strings, not {type(key).__name__}")
+        if _is_array_index(key):
+            indexes.append((int(key), key, item))
+        else:
+            others.append((key, item))
+    indexes.sort(key=lambda entry: entry[0])
+    return [(key, item) for _, key, item in indexes] + others
+
+
+def js_stringify(value: Any) -> str:
+    """Return the text ``JSON.stringify`` writes for a value produced by ``json.loads``."""
+    parts: list[str] = []
+    # An explicit stack instead of recursion: json.loads accepts nesting deep enough to
+    # exhaust Python's recursion limit in a recursive serialiser.
+    todo: list[Any] = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, _Literal):
+            parts.append(item)
+        elif item is None:
+            parts.append("null")
+        elif item is True:
+            parts.append("true")
+        elif item is False:
+            parts.append("false")
+        elif isinstance(item, str):
+            parts.append(_quote(item))
+        elif isinstance(item, (int, float)):
+            parts.append(_format_number(item))
+        elif isinstance(item, Mapping):
+            parts.append("{")
+            todo.append(_Literal("}"))
+            entries = _ordered_items(item)
+            for position in range(len(entries) - 1, -1, -1):
+                key, member = entries[position]
+                todo.append(member)
+                todo.append(_Literal(("," if position else "") + _quote(key) + ":"))
+        elif isinstance(item, (list, tuple)):
+            parts.append("[")
+            todo.append(_Literal("]"))
+            for position in range(len(item) - 1, -1, -1):
+                todo.append(item[position])
+                if position:
+                    todo.append(_Literal(","))
+        else:
+            raise TypeError(f"cannot serialise {type(item).__name__} as JSON")
+    return "".join(parts)

@@ -1,0 +1,152 @@
+"""AppChallenge / AppLogin: the challenge and the login digest (PROTOCOL.md §3.2, §3.3)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from json.decoder import scanstring as _untyped_scanstring  # type: ignore[attr-defined]
+from typing import Any
+
+from .jsjson import js_stringify
+
+__all__ = [
+    "CHALLENGE_LENGTH",
+    "LOGIN_FIELDS",
+    "login_digest",
+    "new_challenge",
+    "raw_member_text",
+    "verify_login",
+]
+
+CHALLENGE_LENGTH = 16
+LOGIN_FIELDS = ("app", "domain", "sip", "guid", "dn")
+
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = _untyped_scanstring
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def new_challenge() -> str:
+    """Return a fresh challenge: 16 random decimal digits."""
+    return f"{secrets.randbelow(10**CHALLENGE_LENGTH):0{CHALLENGE_LENGTH}d}"
+
+
+def _field(message: Mapping[str, Any], name: str) -> str:
+    value = message.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"login field {name!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def login_digest(
+    message: Mapping[str, Any],
+    challenge: str,
+    password: str,
+    *,
+    info_text: str | None = None,
+) -> str:
+    """Return the lowercase hex SHA-256 digest an AppLogin for ``message`` must carry.
+
+    ``info_text`` replaces the canonical ``JSON.stringify`` form of ``info`` verbatim.
+    Raises ``TypeError`` if one of ``LOGIN_FIELDS`` holds a non-string.
+    """
+    parts = [_field(message, name) for name in LOGIN_FIELDS]
+    if info_text is not None:
+        parts.append(info_text)
+    elif message.get("info") is not None:
+        parts.append(js_stringify(message["info"]))
+    parts.append(challenge)
+    parts.append(password)
+    # surrogatepass: a lone surrogate from a client's \udxxx escape must not raise here.
+    data = ":".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _skip_whitespace(text: str, index: int) -> int:
+    while index < len(text) and text[index] in _JSON_WHITESPACE:
+        index += 1
+    return index
+
+
+def _scan_member(text: str, key: str) -> str | None:
+    index = _skip_whitespace(text, 0)
+    if text[index] != "{":
+        return None
+    index = _skip_whitespace(text, index + 1)
+    found: str | None = None
+    if text[index] == "}":
+        index += 1
+    else:
+        while True:
+            if text[index] != '"':
+                return None
+            name, index = _scanstring(text, index + 1, True)
+            index = _skip_whitespace(text, index)
+            if text[index] != ":":
+                return None
+            start = _skip_whitespace(text, index + 1)
+            _, end = _DECODER.raw_decode(text, start)
+            if name == key:
+                found = text[start:end]  # later duplicates win, as in json.loads
+            index = _skip_whitespace(text, end)
+            if text[index] == "}":
+                index += 1
+                break
+            if text[index] != ",":
+                return None
+            index = _skip_whitespace(text, index + 1)
+    if _skip_whitespace(text, index) != len(text):
+        return None
+    return found
+
+
+def raw_member_text(frame_text: str, key: str) -> str | None:
+    """Return the source text of top-level member ``key`` of a JSON object frame.
+
+    None when the member is absent or the frame is not a JSON object.
+    """
+    try:
+        return _scan_member(frame_text, key)
+    except (ValueError, IndexError, RecursionError):
+        # ValueError covers JSONDecodeError; IndexError is running off the end of the text.
+        return None
+
+
+def verify_login(
+    message: Mapping[str, Any],
+    challenge: str,
+    password: str,
+    *,
+    frame_text: str | None = None,
+) -> bool:
+    """Check an AppLogin's ``digest`` in constant time; never raises on message content.
+
+    Accepts the canonical digest, and, when ``info`` is present and ``frame_text`` is given,
+    also a digest over the raw text ``info`` had in that frame.
+    """
+    digest = message.get("digest")
+    if not isinstance(digest, str) or not digest.isascii():
+        return False
+    given = digest.lower().encode("ascii")
+    try:
+        expected = [login_digest(message, challenge, password)]
+        if frame_text is not None and message.get("info") is not None:
+            raw_info = raw_member_text(frame_text, "info")
+            if raw_info is not None:
+                expected.append(login_digest(message, challenge, password, info_text=raw_info))
+    except (TypeError, ValueError):
+        return False
+    # Compare against every candidate so the time taken does not tell which one matched.
+    results = [hmac.compare_digest(given, candidate.encode("ascii")) for candidate in expected]
+    return any(results)

@@ -1,0 +1,62 @@
+"""Who is logged in on a connection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import protocol
+
+
+@dataclass(frozen=True)
+class AppAccount:
+    """An App a service can log in: its name, shared secret and what it may do.
+
+    ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
+    ``permissions`` are the Django permissions (``"app_label.codename"``) that
+    sessions of this App carry.
+    """
+
+    name: str
+    password: str = field(repr=False)
+    domain: str | None = None
+    permissions: frozenset[str] = frozenset()
+
+
+@dataclass
+class Session:
+    """A logged-in AppWebsocket session, as ``consumer.session``.
+
+    The login fields are the ones the client sent (and the digest covered);
+    ``pbx_obj`` was not covered by the digest. ``pbx_info`` holds the last
+    ``PbxInfo`` a PBX sent on this connection.
+    """
+
+    app: str
+    domain: str
+    sip: str
+    guid: str
+    dn: str
+    info: Mapping[str, Any] | None
+    pbx_obj: str | None
+    instance_domain: str
+    permissions: frozenset[str] = frozenset()
+    session_key: str = field(default="", repr=False)
+    pbx_info: Mapping[str, Any] | None = None
+
+    def has_permission(self, permission: str | None) -> bool:
+        """Whether this session's App carries ``permission`` (None: always)."""
+        return permission is None or permission in self.permissions
+
+    def encrypt(self, seed: str, text: str) -> str:
+        """Encrypt ``text`` with the session key, as the vendor's ``encrypt``."""
+        return protocol.encrypt(self.session_key, seed, text)
+
+    def decrypt(self, seed: str, data: str) -> str:
+        """Reverse :meth:`encrypt`; ``ValueError`` on data it did not make."""
+        return protocol.decrypt(self.session_key, seed, data)
+
+    def hash(self, seed: str, text: str) -> str:
+        """Hash ``text`` keyed with the session key, as the vendor's ``hash``."""
+        return protocol.keyed_hash(self.session_key, seed, text)

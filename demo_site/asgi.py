@@ -1,0 +1,21 @@
+"""ASGI entry point of the demo: HTTP through Django, WebSockets to App Services."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
+# Set Django up before importing anything that touches models or settings.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from appws.routing import service_urls  # noqa: E402
+from demo_site.services import EchoService  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(service_urls(EchoService)),
+    }
+)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from channels.layers import get_channel_layer
+
+from appws.testing import AppwsCommunicator
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(name: str, package: str) -> str:
+    """Return the path of ``name``; skip (fail under CI=true) when it is missing."""
+    found = shutil.which(name)
+    if found is None:
+        message = f"{name} is required: apt-get install -y {package}"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_channel_layer() -> AsyncIterator[None]:
+    yield
+    layer = get_channel_layer()
+    if layer is not None and hasattr(layer, "flush"):
+        await layer.flush()
+
+
+Connect = Callable[..., Awaitable[AppwsCommunicator]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """Open communicators to the test services; all are closed after the test."""
+    from tests.services import application
+
+    opened: list[AppwsCommunicator] = []
+
+    async def open_one(
+        path: str = "/apps/notes", login: tuple[str, str] | None = None, **login_fields: object
+    ) -> AppwsCommunicator:
+        comm = AppwsCommunicator(application, path)
+        opened.append(comm)
+        connected, _ = await comm.connect()
+        assert connected
+        comm._appws_connected = True
+        if login is not None:
+            result = await comm.login(*login, **login_fields)
+            assert result["ok"] is True, result
+        return comm
+
+    yield open_one
+    for comm in opened:
+        await comm.disconnect()

@@ -1,0 +1,91 @@
+"""App Services used by the tests."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from channels.routing import URLRouter
+
+from appws import AppWebsocketConsumer, AppwsError, mt
+from appws.routing import service_urls
+from demo_site.services import EchoService
+
+
+class NotesService(AppWebsocketConsumer):
+    apps = ("notes", "notes-admin", "pbxapp")
+
+    @mt("ListNotes")
+    async def list_notes(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """List the notes."""
+        return {"notes": ["one", "two"]}
+
+    @mt("DeleteNote", permission="auth.delete_user")
+    def delete_note(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Delete a note (sync: runs in a worker thread)."""
+        return {
+            "deleted": msg.get("id"),
+            "main_thread": threading.current_thread() is threading.main_thread(),
+        }
+
+    @mt("Fail")
+    async def fail(self, msg: dict[str, Any]) -> None:
+        raise AppwsError("not-found", "there is no note 7")
+
+    @mt("Crash")
+    async def crash(self, msg: dict[str, Any]) -> None:
+        raise RuntimeError("internal detail that must stay on the server")
+
+    @mt("SyncCrash")
+    def sync_crash(self, msg: dict[str, Any]) -> None:
+        raise KeyError("sync internal detail")
+
+    @mt("Quiet")
+    async def quiet(self, msg: dict[str, Any]) -> None:
+        return None
+
+    @mt("Multi")
+    async def multi(self, msg: dict[str, Any]) -> None:
+        for part in range(3):
+            await self.reply(msg, {"part": part}, mt="MultiPart")
+
+    @mt("BadReturn")
+    async def bad_return(self, msg: dict[str, Any]) -> Any:
+        return 42
+
+    @mt("Renamed", reply="RenamedDone")
+    async def renamed(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    @mt("Session")
+    async def whoami(self, msg: dict[str, Any]) -> dict[str, Any]:
+        assert self.session is not None
+        s = self.session
+        return {
+            "app": s.app,
+            "sip": s.sip,
+            "dn": s.dn,
+            "domain": s.domain,
+            "guid": s.guid,
+            "info": s.info,
+            "pbxObj": s.pbx_obj,
+            "pbxInfo": s.pbx_info,
+            "hash": s.hash("seed", "text"),
+            "encrypted": s.encrypt("seed1", "hello"),
+        }
+
+    @mt("MonitorStart", api="PbxSignal")
+    async def monitor(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {"monitoring": True}
+
+    @mt("Subscribe")
+    async def subscribe_topic(self, msg: dict[str, Any]) -> dict[str, Any]:
+        await self.subscribe(msg["topic"], msg)
+        return {}
+
+    @mt("Unsubscribe")
+    async def unsubscribe_topic(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {"ended": await self.unsubscribe(msg["topic"], msg if msg.get("one") else None)}
+
+
+application = URLRouter(service_urls(NotesService, EchoService))
