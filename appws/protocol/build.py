@@ -25,15 +25,13 @@ def check_build_url(url: str, build: str) -> str | None:
     path = parts.path
     if not path and parts.netloc:
         path = "/"
-    slash = path.rfind("/")
-    directory, file_name = path[: slash + 1], path[slash + 1 :]
-    # directory keeps its trailing "/" (or is "" for a bare relative file name).
-    parent_end = directory.rfind("/", 0, len(directory) - 1) + 1 if directory else 0
-    last = directory[parent_end:-1] if directory else ""
+    # "/apps/0f0f/notes.htm" -> directory "/apps/0f0f", file "notes.htm", last "0f0f".
+    directory, slash, file_name = path.rpartition("/")
+    parent, parent_slash, last = directory.rpartition("/")
     if is_build_number(last):
         if last == build:
             return None
-        new_path = directory[:parent_end] + build + "/" + file_name
+        new_path = parent + parent_slash + build + "/" + file_name
     else:
-        new_path = directory + build + "/" + file_name
+        new_path = directory + slash + build + "/" + file_name
     return urlunsplit(parts._replace(path=new_path))

@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["js_stringify"]
 
-_MAX_ARRAY_INDEX = 2**32 - 1
+_MAX_ARRAY_INDEX = 2**32 - 2
 _EXACT_INT_LIMIT = 2**53
 
 _SHORT_ESCAPES = {

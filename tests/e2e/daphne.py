@@ -1,0 +1,75 @@
+"""Run a real daphne process on a loopback port the kernel picks."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+_LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
+
+
+class DaphneProcess:
+    """``python -m daphne`` serving ``application``; ``.port`` once it listens.
+
+    Binding port 0 lets the kernel pick a free port with no race; the port is
+    read from daphne's own "Listening on" log line.
+    """
+
+    def __init__(
+        self,
+        application: str = "demo_site.asgi:application",
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
+        self.application = application
+        self.env = {**os.environ, **(env or {})}
+        self.args = list(args)
+        self.port = 0
+        self.output: list[str] = []
+        self._listening = threading.Event()
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> DaphneProcess:
+        command = [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
+                   *self.args, self.application]
+        self._listening.clear()
+        self._process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+        threading.Thread(target=self._drain, args=(self._process,), daemon=True).start()
+        if not self._listening.wait(timeout):
+            self.stop()
+            raise RuntimeError("daphne did not start listening:\n" + "".join(self.output))
+        return self
+
+    def _drain(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.output.append(line)
+            match = _LISTENING.search(line)
+            if match:
+                self.port = int(match.group(1))
+                self._listening.set()
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(10)
+        self._process = None
