@@ -21,8 +21,12 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProc
             "APPWS_ECHO_PASSWORD": ECHO_PASSWORD,
             "APPWS_DEMO_DB": str(database),
         },
-        args=["--websocket-max-message-size", DAPHNE_MAX_MESSAGE,
-              "--websocket-max-frame-size", DAPHNE_MAX_MESSAGE],
+        args=[
+            "--websocket-max-message-size",
+            DAPHNE_MAX_MESSAGE,
+            "--websocket-max-frame-size",
+            DAPHNE_MAX_MESSAGE,
+        ],
     )
     server.start()
     yield server

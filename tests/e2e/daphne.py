@@ -41,12 +41,23 @@ class DaphneProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> DaphneProcess:
-        command = [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
-                   *self.args, self.application]
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-e",
+            "tcp:0:interface=127.0.0.1",
+            *self.args,
+            self.application,
+        ]
         self._listening.clear()
         self._process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         threading.Thread(target=self._drain, args=(self._process,), daemon=True).start()
         if not self._listening.wait(timeout):

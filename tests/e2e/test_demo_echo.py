@@ -32,8 +32,12 @@ async def test_login_and_echo(demo_server):
         result = await login(ws, sip="alice", dn="Alice")
         assert result == {"mt": "AppLoginResult", "ok": True, "domain": "127.0.0.1"}
         await ws.send(json.dumps({"mt": "Echo", "text": "héllo\u2028", "n": [1, 2.5], "src": "e1"}))
-        assert await receive(ws) == {"mt": "EchoResult", "text": "héllo\u2028", "n": [1, 2.5],
-                                     "src": "e1"}
+        assert await receive(ws) == {
+            "mt": "EchoResult",
+            "text": "héllo\u2028",
+            "n": [1, 2.5],
+            "src": "e1",
+        }
 
 
 async def test_wrong_password_closes_with_4401(demo_server):
@@ -75,12 +79,19 @@ async def test_subscription_reaches_every_session_with_its_own_src(demo_server):
         bob_got = [await receive(bob), await receive(bob)]
         assert {"mt": "BroadcastResult", "src": "b-cast"} in bob_got
         assert {"mt": "EchoBroadcast", "text": "hi all", "from": "bob", "src": "b-sub"} in bob_got
-        assert await receive(alice) == {"mt": "EchoBroadcast", "text": "hi all", "from": "bob",
-                                        "src": "a-sub"}
+        assert await receive(alice) == {
+            "mt": "EchoBroadcast",
+            "text": "hi all",
+            "from": "bob",
+            "src": "a-sub",
+        }
 
         await alice.send(json.dumps({"mt": "UnsubscribeEcho", "src": "a-sub"}))
-        assert await receive(alice) == {"mt": "UnsubscribeEchoResult", "ended": True,
-                                        "src": "a-sub"}
+        assert await receive(alice) == {
+            "mt": "UnsubscribeEchoResult",
+            "ended": True,
+            "src": "a-sub",
+        }
         await bob.send(json.dumps({"mt": "Broadcast", "text": "second", "src": "b2"}))
         assert len([await receive(bob), await receive(bob)]) == 2
         # Alice unsubscribed: her next message is the reply to her own request.
