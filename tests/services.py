@@ -89,3 +89,21 @@ class NotesService(AppWebsocketConsumer):
 
 
 application = URLRouter(service_urls(NotesService, EchoService))
+
+
+class DatabaseService(AppWebsocketConsumer):
+    """Handlers that use the ORM, sync and async."""
+
+    apps = ("notes",)
+
+    @mt("CountUsersSync")
+    def count_sync(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from django.contrib.auth.models import User
+
+        return {"users": User.objects.count()}
+
+    @mt("CountUsersAsync", db=True)
+    async def count_async(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from django.contrib.auth.models import User
+
+        return {"users": await User.objects.acount()}
