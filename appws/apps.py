@@ -1,6 +1,21 @@
 from django.apps import AppConfig
+from django.db.models.signals import m2m_changed, post_delete, post_init, post_save
 
 
 class AppwsConfig(AppConfig):
     name = "appws"
-    verbose_name = "App Services (AppWebsocket)"
+    verbose_name = "App Services"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals
+        from .models import App
+
+        post_save.connect(signals.on_app_saved, sender=App, dispatch_uid="appws-app-saved")
+        post_delete.connect(signals.on_app_deleted, sender=App, dispatch_uid="appws-app-deleted")
+        post_init.connect(signals.on_app_loaded, sender=App, dispatch_uid="appws-app-loaded")
+        m2m_changed.connect(
+            signals.on_permissions_changed,
+            sender=App.permissions.through,
+            dispatch_uid="appws-app-permissions",
+        )

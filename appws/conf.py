@@ -25,6 +25,25 @@ DEFAULTS: dict[str, Any] = {
     "KEEPALIVE_ECHO": False,
     # Prefix of the channel-layer group names of subscription topics.
     "GROUP_PREFIX": "appws",
+    # Seconds an App read from the database stays in Django's cache (changes
+    # through the admin, the ORM or appws_app invalidate it at once).
+    "APP_CACHE_SECONDS": 30,
+    # Record every logged-in connection as a LiveSession row (admin list,
+    # disconnect, refresh on App changes). Needs "appws" in INSTALLED_APPS.
+    "TRACK_SESSIONS": True,
+    # Seconds between a server process's heartbeats; rows of a process silent
+    # for three heartbeats are stale and removed.
+    "HEARTBEAT_SECONDS": 10,
+    # Map each login to a Django user (consumer.get_user(); default: username = sip).
+    "MAP_USERS": True,
+    # Refuse logins whose mapped user lacks the App's access permission.
+    "REQUIRE_USER_ACCESS": False,
+    # A handler's permission must also be held by the mapped user.
+    "REQUIRE_USER_PERMISSIONS": False,
+    # Failed logins from one address within LOGIN_FAILURE_WINDOW seconds before
+    # further attempts are refused at once (counted in Django's cache).
+    "LOGIN_FAILURE_LIMIT": 10,
+    "LOGIN_FAILURE_WINDOW": 300,
 }
 
 

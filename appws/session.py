@@ -15,13 +15,14 @@ class AppAccount:
 
     ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
     ``permissions`` are the Django permissions (``"app_label.codename"``) that
-    sessions of this App carry.
+    sessions of this App carry; a disabled App refuses logins.
     """
 
     name: str
     password: str = field(repr=False)
     domain: str | None = None
     permissions: frozenset[str] = frozenset()
+    enabled: bool = True
 
 
 @dataclass

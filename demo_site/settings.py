@@ -53,7 +53,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
+DATABASES: dict[str, Any] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("APPWS_DEMO_DB", str(BASE_DIR / "db.sqlite3")),

@@ -5,7 +5,9 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 
 from appws.testing import AppwsCommunicator
 
@@ -24,11 +26,15 @@ def require_tool(name: str, package: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-async def _fresh_channel_layer() -> AsyncIterator[None]:
+async def _isolation() -> AsyncIterator[None]:
     yield
     layer = get_channel_layer()
     if layer is not None and hasattr(layer, "flush"):
         await layer.flush()
+    # A database test leaves a connection open in asgiref's sync thread; a later
+    # test without database access would trip over it when Channels closes old
+    # connections on disconnect.
+    await sync_to_async(connections.close_all)()
 
 
 Connect = Callable[..., Awaitable[AppwsCommunicator]]

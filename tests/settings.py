@@ -1,11 +1,19 @@
 """Test settings: the demo site plus the test services' Apps."""
 
+import os
+import tempfile
+
 from demo_site.settings import *  # noqa: F403
 
+# A file, not ":memory:": in-memory SQLite connections are never closed, which
+# breaks Channels' closing of old connections between tests.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": ":memory:",
+        "NAME": os.path.join(tempfile.gettempdir(), "appws-tests.sqlite3"),
+        "TEST": {
+            "NAME": os.path.join(tempfile.gettempdir(), f"appws-test-{os.getpid()}.sqlite3"),
+        },
     }
 }
 
@@ -19,6 +27,9 @@ APPWS = {
         },
         "pbxapp": {"password": "pwd"},
     },
+    # Tests that need these turn them on; the others run without a database.
+    "TRACK_SESSIONS": False,
+    "MAP_USERS": False,
 }
 
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,0 +1,142 @@
+"""Admin-managed Apps, their permissions, and the sessions connected now."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.core.validators import RegexValidator
+from django.db import models
+
+from .crypto import decrypt_password, encrypt_password
+
+app_name_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    "An App name is the App's HTML file name without .htm: letters, digits, "
+    "'-', '_' and '.', starting with a letter or digit.",
+)
+
+ACCESS_CODENAME_PREFIX = "open_"
+
+
+class App(models.Model):
+    """An App that App Services accept logins for, with its shared password."""
+
+    name = models.CharField(
+        max_length=90,
+        unique=True,
+        validators=[app_name_validator],
+        help_text="The App's HTML file name without .htm; the 'app' of AppLogin.",
+    )
+    title = models.CharField(max_length=200, blank=True, help_text="Shown to people.")
+    password_encrypted = models.TextField(editable=False)
+    enabled = models.BooleanField(
+        default=True, help_text="Disabled Apps refuse logins; live sessions are closed."
+    )
+    hidden = models.BooleanField(default=False, help_text="Sent as info.hidden in AppInfoResult.")
+    domain = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The service instance's domain sent in AppLoginResult "
+        "(empty: the APPWS DOMAIN setting, else the host name).",
+    )
+    info_apis = models.JSONField(
+        default=dict, blank=True, help_text="info.apis of AppInfoResult: the APIs this App offers."
+    )
+    service_apis = models.JSONField(
+        default=dict, blank=True, help_text="serviceInfo.apis of AppInfoResult."
+    )
+    permissions = models.ManyToManyField(
+        Permission,
+        blank=True,
+        related_name="+",
+        help_text="What sessions of this App may do: handlers declaring one of these "
+        "permissions accept them.",
+    )
+    access_permission = models.OneToOneField(
+        Permission,
+        null=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="appws_app",
+        help_text="Who may open this App: grant it to users and groups.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "App"
+
+    def __str__(self) -> str:
+        return self.title or self.name
+
+    def set_password(self, password: str) -> None:
+        """Store ``password`` encrypted (call ``save()`` afterwards)."""
+        if not password:
+            raise ValueError("an App password must not be empty")
+        self.password_encrypted = encrypt_password(password)
+
+    def get_password(self) -> str:
+        """Return the password in clear, for digest checks and login issuing."""
+        return decrypt_password(self.password_encrypted)
+
+    @property
+    def access_codename(self) -> str:
+        return f"{ACCESS_CODENAME_PREFIX}{self.name}"
+
+    @property
+    def access_permission_name(self) -> str:
+        """``"appws.open_<name>"``, as for ``user.has_perm()``."""
+        return f"appws.{self.access_codename}"
+
+    def operation_permissions(self) -> frozenset[str]:
+        """The ``"app_label.codename"`` of each permission sessions of this App get."""
+        rows = self.permissions.values_list("content_type__app_label", "codename")
+        return frozenset(f"{label}.{codename}" for label, codename in rows)
+
+
+class ServerProcess(models.Model):
+    """A server process holding live sessions; its heartbeat tells it is alive."""
+
+    ident = models.CharField(max_length=200, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    started = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "server process"
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"
+
+
+class LiveSession(models.Model):
+    """A logged-in AppWebsocket connection, on whichever process serves it."""
+
+    channel_name = models.CharField(max_length=255, unique=True)
+    server = models.ForeignKey(ServerProcess, on_delete=models.CASCADE, related_name="sessions")
+    app = models.ForeignKey(App, null=True, blank=True, on_delete=models.SET_NULL)
+    app_name = models.CharField(max_length=90, db_index=True)
+    sip = models.CharField(max_length=255, blank=True)
+    domain = models.CharField(max_length=255, blank=True)
+    dn = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    remote_address = models.CharField(max_length=100, blank=True)
+    service = models.CharField(max_length=255, blank=True)
+    connected_at = models.DateTimeField()
+    last_activity = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-connected_at"]
+        verbose_name = "live session"
+
+    def __str__(self) -> str:
+        who = f"{self.sip}@{self.domain}" if self.domain else self.sip or "?"
+        return f"{self.app_name}: {who}"
+
+    @property
+    def user_label(self) -> str:
+        return f"{self.sip}@{self.domain}" if self.domain else self.sip

@@ -1,0 +1,71 @@
+"""Where Apps and their passwords come from: settings first, then the database."""
+
+from __future__ import annotations
+
+from django.apps import apps as django_apps
+from django.core.cache import cache
+
+from .conf import appws_settings, settings_app
+from .session import AppAccount
+
+_CACHE_PREFIX = "appws:app:"
+
+
+def cache_key(name: str) -> str:
+    return f"{_CACHE_PREFIX}{name.encode('utf-8', 'surrogatepass').hex()}"
+
+
+def _account_from_settings(name: str) -> AppAccount | None:
+    entry = settings_app(name)
+    if entry is None:
+        return None
+    return AppAccount(
+        name=name,
+        password=entry["password"],
+        domain=entry.get("domain"),
+        permissions=frozenset(entry.get("permissions", ())),
+    )
+
+
+def _database_row(name: str) -> tuple[str, str, bool, str, frozenset[str]] | None:
+    from .models import App
+
+    app = App.objects.filter(name=name).first()
+    if app is None:
+        return None
+    # The cache may be shared (Redis, memcached): it holds the token, never the clear password.
+    return (app.name, app.password_encrypted, app.enabled, app.domain, app.operation_permissions())
+
+
+async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
+    """Return App ``name`` from ``APPWS["APPS"]``, else from the App table.
+
+    Database rows are cached in Django's cache for ``APP_CACHE_SECONDS``.
+    """
+    account = _account_from_settings(name)
+    if account is not None or not django_apps.is_installed("appws"):
+        return account
+    from asgiref.sync import sync_to_async
+
+    from .crypto import decrypt_password
+
+    key = cache_key(name)
+    row = await cache.aget(key) if use_cache else None
+    if row is None:
+        row = await sync_to_async(_database_row)(name)
+        if row is None:
+            return None
+        await cache.aset(key, row, appws_settings()["APP_CACHE_SECONDS"])
+    app_name, token, enabled, domain, permissions = row
+    return AppAccount(
+        name=app_name,
+        password=decrypt_password(token),
+        domain=domain or None,
+        permissions=permissions,
+        enabled=enabled,
+    )
+
+
+def forget_app(name: str) -> None:
+    """Drop App ``name`` from the cache (called when it changes)."""
+    cache.delete(cache_key(name))
