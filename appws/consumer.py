@@ -1,8 +1,9 @@
-"""The App Service consumer: handshake, dispatch, replies and subscriptions."""
+"""The App Service consumer: dispatch, replies, subscriptions, session lifecycle."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -11,31 +12,22 @@ from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ImproperlyConfigured
-from django.http.request import split_domain_port
 
-from . import protocol
-from .conf import appws_settings, settings_app
-from .exceptions import AppwsError, LoginFailed
+from . import live, protocol
+from .conf import appws_settings
+from .exceptions import AppwsError
 from .handlers import Handler, collect_handlers
+from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake, quote
 from .notifications import INDICATION_TYPE
-from .session import AppAccount, Session
+from .session import Session
 from .topics import group_name
 
+__all__ = ["LOGIN_FAILED_CLOSE_CODE", "AppWebsocketConsumer"]
+
 logger = logging.getLogger("appws")
-login_logger = logging.getLogger("appws.login")
-
-#: Close code sent after a refused AppLogin.
-LOGIN_FAILED_CLOSE_CODE = 4401
-
-_STRING_LOGIN_FIELDS = (*protocol.LOGIN_FIELDS, "digest", "pbxObj")
-_SHOWN_NAME = 80  # longest client-sent name quoted back in an errorText
 
 
-def _quote(value: str) -> str:
-    return repr(value if len(value) <= _SHOWN_NAME else value[:_SHOWN_NAME] + "...")
-
-
-class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
+class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
     """Base class of an App Service: subclass it, set ``apps``, add ``@mt`` methods.
 
     Serves the AppWebsocket handshake (``AppChallenge``, ``AppLogin``,
@@ -45,11 +37,9 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
 
     #: Names of the Apps this service accepts logins for.
     apps: ClassVar[Sequence[str]] = ()
-    #: Payload of ``AppInfoResult`` (everything but ``mt``/``src``).
-    app_info: ClassVar[Mapping[str, Any]] = {
-        "info": {"hidden": False, "apis": {}},
-        "serviceInfo": {"apis": {}},
-    }
+    #: Payload of ``AppInfoResult`` (everything but ``mt``/``src``) for Apps
+    #: without a database row.
+    app_info: ClassVar[Mapping[str, Any]] = Handshake.app_info
     #: ``(api, mt) -> Handler``, collected when the class is created.
     handlers: ClassVar[dict[tuple[str | None, str], Handler]] = {}
     _apis: ClassVar[frozenset[str]] = frozenset()
@@ -70,39 +60,15 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
         self._closed = False
         # topic -> the src of each subscription to it (None: subscribed without src)
         self._subscriptions: dict[str, list[str | None]] = {}
+        #: Primary key of this session's LiveSession row, while there is one.
+        self.live_session_pk: int | None = None
+        self.live_session_fields: dict[str, Any] = {}
+        #: time.time() of the last frame received.
+        self.last_activity = 0.0
         options = appws_settings()
         self._max_bytes: int = options["MAX_MESSAGE_BYTES"]
         self._keepalive_echo: bool = options["KEEPALIVE_ECHO"]
         self._group_prefix: str = options["GROUP_PREFIX"]
-
-    # -- hooks -------------------------------------------------------------
-
-    async def get_app(self, name: str) -> AppAccount | None:
-        """Called at login: return App ``name`` with its password, or None if unknown.
-
-        The default reads ``settings.APPWS["APPS"]``.
-        """
-        entry = settings_app(name)
-        if entry is None:
-            return None
-        return AppAccount(
-            name=name,
-            password=entry["password"],
-            domain=entry.get("domain"),
-            permissions=frozenset(entry.get("permissions", ())),
-        )
-
-    async def get_app_info(self, app: str) -> Mapping[str, Any]:
-        """Called on ``AppInfo``: return the ``AppInfoResult`` payload for ``app``."""
-        return self.app_info
-
-    def get_build(self) -> str | None:
-        """Called on ``CheckBuild``: return the current build number, or None."""
-        build: str | None = appws_settings()["BUILD"]
-        return build
-
-    async def logged_in(self) -> None:
-        """Called after a successful login, once ``self.session`` is set."""
 
     # -- sending -----------------------------------------------------------
 
@@ -143,10 +109,9 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
         # database connections. Frames and indications skip it: sync handlers
         # get clean connections from database_sync_to_async, and async ones
         # that use the ORM ask for it with @mt(..., db=True).
-        kind = message["type"]
-        if kind == "websocket.receive":
+        if message["type"] == "websocket.receive":
             await self.websocket_receive(message)
-        elif kind == INDICATION_TYPE:
+        elif message["type"] == INDICATION_TYPE:
             await self.appws_indication(message)
         else:
             await super().dispatch(message)
@@ -156,6 +121,7 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
     ) -> None:
         if self._closed:
             return
+        self.last_activity = time.time()
         if text_data is None:
             await self._send_frame_error(protocol.binary_frame_error())
             return
@@ -176,22 +142,23 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
                 await builtin(self, message, frame)
                 return
         if self.session is None:
-            await self._not_logged_in(message)
+            await self.not_logged_in(message)
             return
         handler = self.handlers.get((api, mt))
         if handler is None:
             if api is not None and api not in self._apis:
                 await self.reply_error(
-                    message, "unknown-api", f"this service has no api {_quote(api)}"
+                    message, "unknown-api", f"this service has no api {quote(api)}"
                 )
             else:
                 await self.reply_error(
-                    message, "unknown-mt", f"this service does not handle mt {_quote(mt)}"
+                    message, "unknown-mt", f"this service does not handle mt {quote(mt)}"
                 )
             return
         await self._run_handler(handler, message)
 
-    async def _not_logged_in(self, message: Mapping[str, Any]) -> None:
+    async def not_logged_in(self, message: Mapping[str, Any]) -> None:
+        """Answer a message that needs a login on a connection without one."""
         await self.reply_error(
             message, "not-logged-in", "log in first: send AppChallenge, then AppLogin"
         )
@@ -199,11 +166,15 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
     async def _run_handler(self, handler: Handler, message: dict[str, Any]) -> None:
         assert self.session is not None
         if not self.session.has_permission(handler.permission):
+            who = (
+                f"App {quote(self.session.app)}"
+                if handler.permission not in self.session.permissions
+                else f"user {quote(self.session.sip)}"
+            )
             await self.reply_error(
                 message,
                 "forbidden",
-                f"App {_quote(self.session.app)} may not use {handler.mt}: "
-                f"it lacks the permission {handler.permission}",
+                f"{who} may not use {handler.mt}: it lacks the permission {handler.permission}",
                 mt=handler.reply,
             )
             return
@@ -235,134 +206,6 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
             return
         if result is not None:
             await self.reply(message, result, mt=handler.reply if "mt" not in result else None)
-
-    # -- handshake and other reserved message types ------------------------
-
-    async def _app_challenge(self, message: dict[str, Any], frame: str) -> None:
-        self._challenge = protocol.new_challenge()
-        await self.reply(message, {"challenge": self._challenge})
-
-    async def _app_login(self, message: dict[str, Any], frame: str) -> None:
-        if self.session is not None:
-            await self.reply(
-                message, {"ok": False, "errorText": "already logged in on this connection"}
-            )
-            return
-        # Single use, success or not: a captured AppLogin can never be replayed.
-        challenge, self._challenge = self._challenge, None
-        try:
-            account = await self._check_login(message, challenge, frame)
-        except LoginFailed as failure:
-            login_logger.warning(
-                "AppLogin refused: %s (app=%r sip=%r domain=%r from %s)",
-                failure.text,
-                message.get("app"),
-                message.get("sip"),
-                message.get("domain"),
-                self._peer(),
-            )
-            await self.reply(message, {"ok": False, "errorText": failure.text})
-            self._closed = True
-            await self.close(code=LOGIN_FAILED_CLOSE_CODE)
-            return
-        assert challenge is not None
-        info = message.get("info")
-        self.session = Session(
-            app=account.name,
-            domain=message.get("domain") or "",
-            sip=message.get("sip") or "",
-            guid=message.get("guid") or "",
-            dn=message.get("dn") or "",
-            info=info,
-            pbx_obj=message.get("pbxObj"),
-            instance_domain=self._instance_domain(account),
-            permissions=account.permissions,
-            session_key=protocol.session_key(challenge, account.password),
-        )
-        login_logger.info(
-            "AppLogin ok (app=%r sip=%r domain=%r from %s)",
-            account.name,
-            self.session.sip,
-            self.session.domain,
-            self._peer(),
-        )
-        await self.reply(message, {"ok": True, "domain": self.session.instance_domain})
-        await self.logged_in()
-
-    async def _check_login(
-        self, message: Mapping[str, Any], challenge: str | None, frame: str
-    ) -> AppAccount:
-        if challenge is None:
-            raise LoginFailed("no challenge: send AppChallenge before AppLogin")
-        for field in _STRING_LOGIN_FIELDS:
-            if message.get(field) is not None and not isinstance(message[field], str):
-                raise LoginFailed(f"AppLogin field {field!r} must be a string")
-        if message.get("info") is not None and not isinstance(message["info"], dict):
-            raise LoginFailed("AppLogin field 'info' must be an object")
-        app = message.get("app") or ""
-        if app not in self.apps:
-            raise LoginFailed(f"App {_quote(app)} is not served here")
-        route_app = self.scope.get("url_route", {}).get("kwargs", {}).get("app")
-        if route_app is not None and app != route_app:
-            raise LoginFailed(f"App {_quote(app)} is not served at this URL (only {route_app!r})")
-        account = await self.get_app(app)
-        if account is None:
-            raise LoginFailed(f"App {_quote(app)} is not configured on this server")
-        if not protocol.verify_login(message, challenge, account.password, frame_text=frame):
-            raise LoginFailed("wrong digest: check the App's password")
-        return account
-
-    async def _check_build(self, message: dict[str, Any], frame: str) -> None:
-        url = message.get("url")
-        if not isinstance(url, str):
-            await self.reply_error(message, "bad-request", "CheckBuild needs a string 'url'")
-            return
-        build = self.get_build()
-        new_url = protocol.check_build_url(url, build) if build else None
-        await self.reply(message, {"url": new_url} if new_url else {})
-
-    async def _keep_alive(self, message: dict[str, Any], frame: str) -> None:
-        if self._keepalive_echo:
-            await self.reply(message, {}, mt="KeepAlive")
-
-    async def _app_info(self, message: dict[str, Any], frame: str) -> None:
-        if self.session is None:
-            await self._not_logged_in(message)
-            return
-        app = message.get("app", self.session.app)
-        if not isinstance(app, str) or app not in self.apps:
-            await self.reply_error(message, "unknown-app", "AppInfo names an App not served here")
-            return
-        await self.reply(message, await self.get_app_info(app))
-
-    async def _pbx_info(self, message: dict[str, Any], frame: str) -> None:
-        if self.session is None:
-            await self._not_logged_in(message)
-            return
-        self.session.pbx_info = {k: v for k, v in message.items() if k not in ("mt", "src")}
-
-    async def _app_check_login(self, message: dict[str, Any], frame: str) -> None:
-        if self.session is None:
-            await self._not_logged_in(message)
-            return
-        app, domain, challenge, digest = (
-            message.get(key) for key in ("app", "domain", "challenge", "digest")
-        )
-        if not (
-            isinstance(app, str)
-            and isinstance(domain, str)
-            and isinstance(challenge, str)
-            and isinstance(digest, str)
-        ):
-            await self.reply_error(
-                message, "bad-request", "AppCheckLogin needs string app, domain, challenge, digest"
-            )
-            return
-        account = await self.get_app(app) if app in self.apps else None
-        ok = account is not None and protocol.verify_login(
-            {"app": app, "domain": domain, "digest": digest}, challenge, account.password
-        )
-        await self.reply(message, {"ok": ok})
 
     # -- subscriptions -----------------------------------------------------
 
@@ -433,33 +276,19 @@ class AppWebsocketConsumer(AsyncJsonWebsocketConsumer):
         self._closed = True
         if self.channel_layer is not None:
             await self.unsubscribe_all()
+        if self.live_session_pk is not None:
+            await live.unregister(self)
         await super().websocket_disconnect(message)
-
-    def _peer(self) -> str:
-        client = self.scope.get("client")
-        return f"{client[0]}:{client[1]}" if client else "unknown"
-
-    def _instance_domain(self, account: AppAccount) -> str:
-        if account.domain:
-            return account.domain
-        configured: str | None = appws_settings()["DOMAIN"]
-        if configured:
-            return configured
-        for name, value in self.scope.get("headers", ()):
-            if name == b"host":
-                host, _port = split_domain_port(value.decode("latin-1"))
-                return host
-        return ""
 
 
 _Builtin = Callable[[AppWebsocketConsumer, dict[str, Any], str], Awaitable[None]]
 
 _BUILTINS: dict[str, _Builtin] = {
-    "AppChallenge": AppWebsocketConsumer._app_challenge,
-    "AppLogin": AppWebsocketConsumer._app_login,
-    "CheckBuild": AppWebsocketConsumer._check_build,
-    "KeepAlive": AppWebsocketConsumer._keep_alive,
-    "AppInfo": AppWebsocketConsumer._app_info,
-    "PbxInfo": AppWebsocketConsumer._pbx_info,
-    "AppCheckLogin": AppWebsocketConsumer._app_check_login,
+    "AppChallenge": Handshake._app_challenge,
+    "AppLogin": Handshake._app_login,
+    "CheckBuild": Handshake._check_build,
+    "KeepAlive": Handshake._keep_alive,
+    "AppInfo": Handshake._app_info,
+    "PbxInfo": Handshake._pbx_info,
+    "AppCheckLogin": Handshake._app_check_login,
 }

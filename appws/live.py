@@ -1,7 +1,206 @@
-"""Live sessions: rows for logged-in connections, heartbeats, and messages to them."""
+"""Live sessions: a row per logged-in connection, kept true across processes.
+
+Each server process owns a :class:`~appws.models.ServerProcess` row and beats
+its ``last_seen`` every ``HEARTBEAT_SECONDS`` while it holds sessions. A row
+whose process has been silent for three heartbeats is stale (the process
+crashed or was killed): every live process deletes stale processes, and their
+sessions with them, on each beat; the admin marks such rows as stale meanwhile.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+import weakref
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .conf import appws_settings
+
+if TYPE_CHECKING:
+    from .consumer import AppWebsocketConsumer
+
+logger = logging.getLogger("appws.live")
+
+#: Channel-layer message types a consumer receives from here.
+DISCONNECT_TYPE = "appws.disconnect"
+APP_CHANGED_TYPE = "appws.app_changed"
+
+PROCESS_IDENT = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+STALE_AFTER_BEATS = 3
+
+
+def stale_cutoff() -> datetime:
+    """Processes (and their sessions) not seen since this moment are stale."""
+    seconds = appws_settings()["HEARTBEAT_SECONDS"] * STALE_AFTER_BEATS
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+class _Registry:
+    """This process's logged-in consumers and its heartbeat."""
+
+    def __init__(self) -> None:
+        self.consumers: weakref.WeakSet[AppWebsocketConsumer] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+        self.server_pk: int | None = None
+        self.last_beat = 0.0
+
+    async def add(self, consumer: AppWebsocketConsumer, fields: dict[str, Any]) -> None:
+        if self.server_pk is None or self.task is None or self.task.done():
+            self.server_pk = await database_sync_to_async(_touch_server)()
+            self.task = asyncio.get_running_loop().create_task(self._heartbeat())
+        consumer.live_session_fields = fields
+        consumer.live_session_pk = await database_sync_to_async(_create_row)(
+            {**fields, "server_id": self.server_pk}
+        )
+        self.consumers.add(consumer)
+
+    async def remove(self, consumer: AppWebsocketConsumer) -> None:
+        self.consumers.discard(consumer)
+        pk, consumer.live_session_pk = consumer.live_session_pk, None
+        if pk is not None:
+            await database_sync_to_async(_delete_row)(pk)
+        if not self.consumers and self.task is not None:
+            # Nothing to keep alive: stop beating until the next login.
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    async def _heartbeat(self) -> None:
+        interval = appws_settings()["HEARTBEAT_SECONDS"]
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.beat()
+            except Exception:  # a database hiccup must not end the heartbeat
+                logger.exception("appws heartbeat failed")
+
+    async def beat(self) -> None:
+        """Record this process as alive, write activity times, clear stale rows."""
+        since, self.last_beat = self.last_beat, time.time()
+        active = {
+            consumer.live_session_pk: consumer.last_activity
+            for consumer in list(self.consumers)
+            if consumer.live_session_pk is not None and consumer.last_activity > since
+        }
+        server_pk, came_back = await database_sync_to_async(_beat)(self.server_pk, active)
+        self.server_pk = server_pk
+        if came_back:
+            # Our rows were removed with our process row: put them back.
+            for consumer in list(self.consumers):
+                consumer.live_session_pk = await database_sync_to_async(_create_row)(
+                    {**consumer.live_session_fields, "server_id": server_pk}
+                )
+
+
+_registry = _Registry()
+
+
+async def register(consumer: AppWebsocketConsumer, fields: dict[str, Any]) -> None:
+    """Record ``consumer``'s new session as a LiveSession row."""
+    await _registry.add(consumer, fields)
+
+
+async def unregister(consumer: AppWebsocketConsumer) -> None:
+    """Remove ``consumer``'s LiveSession row."""
+    await _registry.remove(consumer)
+
+
+async def beat() -> None:
+    """Run one heartbeat now (tests and shutdown hooks)."""
+    await _registry.beat()
+
+
+def _touch_server() -> int:
+    from .models import ServerProcess
+
+    now = timezone.now()
+    host, pid, _tag = PROCESS_IDENT.rsplit(":", 2)
+    server, created = ServerProcess.objects.get_or_create(
+        ident=PROCESS_IDENT,
+        defaults={"hostname": host, "pid": int(pid), "last_seen": now, "started": now},
+    )
+    if not created:
+        ServerProcess.objects.filter(pk=server.pk).update(last_seen=now)
+    return int(server.pk)
+
+
+def _create_row(fields: dict[str, Any]) -> int:
+    from .models import App, LiveSession
+
+    now = timezone.now()
+    app = App.objects.filter(name=fields["app_name"]).first()
+    row = LiveSession.objects.create(connected_at=now, last_activity=now, app=app, **fields)
+    return int(row.pk)
+
+
+def _delete_row(pk: int) -> None:
+    from .models import LiveSession
+
+    LiveSession.objects.filter(pk=pk).delete()
+
+
+def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:
+    from .models import LiveSession, ServerProcess
+
+    now = timezone.now()
+    came_back = False
+    if server_pk is None or not ServerProcess.objects.filter(pk=server_pk).update(last_seen=now):
+        # Another process judged this one stale (after a long pause) and removed it.
+        server_pk, came_back = _touch_server(), True
+    for pk, stamp in active.items():
+        LiveSession.objects.filter(pk=pk).update(
+            last_activity=datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())
+        )
+    removed, _ = ServerProcess.objects.filter(last_seen__lt=stale_cutoff()).delete()
+    if removed:
+        logger.info("removed %d stale server process row(s) and their sessions", removed)
+    return server_pk, came_back
+
+
+def _send(channel_names: list[str], event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for name in channel_names:
+        async_to_sync(layer.send)(name, event)
+
+
+def disconnect_sessions(queryset: QuerySet[Any]) -> int:
+    """Close the connections of these LiveSession rows, on whichever process holds them.
+
+    Rows of stale processes are deleted instead (there is no connection left).
+    Returns how many sessions were told or removed.
+    """
+    cutoff = stale_cutoff()
+    stale = queryset.filter(server__last_seen__lt=cutoff)
+    removed, _ = stale.delete()
+    names = list(
+        queryset.filter(server__last_seen__gte=cutoff).values_list("channel_name", flat=True)
+    )
+    _send(names, {"type": DISCONNECT_TYPE})
+    return len(names) + removed
+
 
 def notify_app_changed(name: str) -> None:
-    """Tell every live session of App ``name`` to re-read it (placeholder)."""
+    """Tell every live session of App ``name`` to re-read it."""
+    from django.apps import apps as django_apps
+
+    if not django_apps.is_installed("appws"):
+        return
+    from .models import LiveSession
+
+    names = list(LiveSession.objects.filter(app_name=name).values_list("channel_name", flat=True))
+    _send(names, {"type": APP_CHANGED_TYPE, "app": name})

@@ -44,11 +44,23 @@ class Session:
     instance_domain: str
     permissions: frozenset[str] = frozenset()
     session_key: str = field(default="", repr=False)
+    challenge: str = field(default="", repr=False)
     pbx_info: Mapping[str, Any] | None = None
+    #: The Django user this login maps to (``consumer.get_user()``), or None.
+    user: Any = None
+    #: The mapped user's permissions, when handlers must also check the user
+    #: (``REQUIRE_USER_PERMISSIONS``); None when only the App counts.
+    user_permissions: frozenset[str] | None = None
 
     def has_permission(self, permission: str | None) -> bool:
-        """Whether this session's App carries ``permission`` (None: always)."""
-        return permission is None or permission in self.permissions
+        """Whether this session may use a handler needing ``permission`` (None: always)."""
+        if permission is None:
+            return True
+        if permission not in self.permissions:
+            return False
+        if self.user_permissions is None:
+            return True
+        return permission in self.user_permissions or bool(getattr(self.user, "is_superuser", 0))
 
     def encrypt(self, seed: str, text: str) -> str:
         """Encrypt ``text`` with the session key, as the vendor's ``encrypt``."""

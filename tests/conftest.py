@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.db import connections
 
 from appws.testing import AppwsCommunicator
@@ -35,6 +36,8 @@ async def _isolation() -> AsyncIterator[None]:
     # test without database access would trip over it when Channels closes old
     # connections on disconnect.
     await sync_to_async(connections.close_all)()
+    # Login throttling and App caching live in the cache.
+    await cache.aclear()
 
 
 Connect = Callable[..., Awaitable[AppwsCommunicator]]

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.daphne import DaphneProcess
+from tests.e2e.daphne import DaphneProcess, migrate
 
 ECHO_PASSWORD = "e2e-echo-password"
 # Above appws's 1 MiB default, so appws (not daphne) answers oversized frames.
@@ -15,12 +15,14 @@ DAPHNE_MAX_MESSAGE = str(4 * 1024 * 1024)
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
     """The demo site under a real daphne, as the README runs it."""
     database = tmp_path_factory.mktemp("demo") / "db.sqlite3"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
+        "APPWS_ECHO_PASSWORD": ECHO_PASSWORD,
+        "APPWS_DEMO_DB": str(database),
+    }
+    migrate(env)
     server = DaphneProcess(
-        env={
-            "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-            "APPWS_ECHO_PASSWORD": ECHO_PASSWORD,
-            "APPWS_DEMO_DB": str(database),
-        },
+        env=env,
         args=[
             "--websocket-max-message-size",
             DAPHNE_MAX_MESSAGE,

@@ -108,3 +108,13 @@ def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 30
         except OSError:
             time.sleep(0.05)  # readiness polling of another process, not test synchronisation
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """Run ``manage.py migrate`` with ``env`` added, as a user would before serving."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+    )

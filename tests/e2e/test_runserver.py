@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from appws import protocol
-from tests.e2e.daphne import ROOT, free_port, wait_for_port
+from tests.e2e.daphne import ROOT, free_port, migrate, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
@@ -24,6 +24,7 @@ def runserver_port(tmp_path):
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
         "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
     }
+    migrate(env)
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
         cwd=ROOT,

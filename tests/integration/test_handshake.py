@@ -164,8 +164,10 @@ async def test_refusals_say_why(connect, fields, text):
     await assert_refused(comm, login, text)
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_app_served_but_not_configured(connect, settings):
-    settings.APPWS = {"APPS": {}}
+    # Neither in settings nor in the App table.
+    settings.APPWS = {**settings.APPWS, "APPS": {}}
     comm = await connect()
     challenge = (await challenge_of(comm))["challenge"]
     await assert_refused(comm, signed(challenge, "x", app="notes"), "not configured")
