@@ -161,9 +161,11 @@ class Handshake:
             session.domain,
             peer,
         )
-        await self.reply(message, {"ok": True, "domain": session.instance_domain})
         if appws_settings()["TRACK_SESSIONS"] and django_apps.is_installed("appws"):
+            # Before the reply: once a client is logged in, admins and App
+            # changes must already find its row.
             await live.register(cast("AppWebsocketConsumer", self), self._live_fields(session))
+        await self.reply(message, {"ok": True, "domain": session.instance_domain})
         await self.logged_in()
 
     async def _check_login(

@@ -88,7 +88,13 @@ class NotesService(AppWebsocketConsumer):
         return {"ended": await self.unsubscribe(msg["topic"], msg if msg.get("one") else None)}
 
 
-application = URLRouter(service_urls(NotesService, EchoService))
+class DbNotesService(NotesService):
+    """NotesService for an App that exists only in the database."""
+
+    apps = ("dbnotes",)
+
+
+application = URLRouter(service_urls(NotesService, EchoService, DbNotesService))
 
 
 class DatabaseService(AppWebsocketConsumer):
