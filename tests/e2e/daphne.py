@@ -76,6 +76,13 @@ class DaphneProcess:
                 self.port = int(match.group(1))
                 self._listening.set()
 
+    def kill(self) -> None:
+        """End the process with SIGKILL, as a crash would: no cleanup runs."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
+
     def stop(self) -> None:
         if self._process is None:
             return
