@@ -1,0 +1,316 @@
+"""Admin screens: Apps and their secrets, live sessions, server processes, the catalogue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.html import format_html
+
+from .conf import settings_app
+from .models import App, LiveSession, ServerProcess
+
+if TYPE_CHECKING:
+    AppForm = forms.ModelForm[App]
+    AppModelAdmin = admin.ModelAdmin[App]
+    LiveSessionModelAdmin = admin.ModelAdmin[LiveSession]
+    ServerProcessModelAdmin = admin.ModelAdmin[ServerProcess]
+else:  # Django's classes are not subscriptable at run time
+    AppForm = forms.ModelForm
+    AppModelAdmin = LiveSessionModelAdmin = ServerProcessModelAdmin = admin.ModelAdmin
+
+
+def _live_sessions_count() -> Count:
+    """Count the App's sessions on processes that are still alive."""
+    from .live import stale_cutoff
+
+    return Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
+
+
+class AppAdminForm(AppForm):
+    """The App form, with a write-only password field."""
+
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    class Meta:
+        model = App
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["password"]
+        if self.instance.pk is None:
+            field.required = True
+            field.help_text = (
+                "The shared secret of this App, as configured in the PBX's App object. "
+                "It is stored encrypted and never shown again."
+            )
+        else:
+            field.help_text = (
+                "Leave empty to keep the current password. It is stored encrypted and never shown."
+            )
+
+    def save(self, commit: bool = True) -> App:
+        password = self.cleaned_data.get("password")
+        if password:
+            self.instance.set_password(password)
+        app: App = super().save(commit=commit)
+        return app
+
+
+@admin.register(App)
+class AppAdmin(AppModelAdmin):
+    form = AppAdminForm
+    change_list_template = "admin/appws/app/change_list.html"
+    services_template = "admin/appws/app/services.html"
+    list_display = [
+        "name",
+        "title",
+        "enabled",
+        "hidden",
+        "domain",
+        "live_sessions",
+        "updated",
+    ]
+    list_filter = ["enabled", "hidden"]
+    search_fields = ["name", "title", "domain"]
+    filter_horizontal = ["permissions"]
+    readonly_fields = ["access", "created", "updated"]
+    fieldsets = [
+        (None, {"fields": ["name", "title", "password", "enabled", "hidden", "domain"]}),
+        ("Who may open it", {"fields": ["access"]}),
+        ("What its sessions may do", {"fields": ["permissions"]}),
+        (
+            "AppInfo",
+            {
+                "classes": ["collapse"],
+                "fields": ["info_apis", "service_apis"],
+                "description": "JSON objects sent in AppInfoResult: API name to object.",
+            },
+        ),
+        ("History", {"fields": ["created", "updated"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[App]:
+        queryset = super().get_queryset(request)
+        return queryset.annotate(live_session_count=_live_sessions_count())
+
+    @admin.display(description="Live sessions", ordering="live_session_count")
+    def live_sessions(self, obj: App) -> int:
+        return int(getattr(obj, "live_session_count", 0))
+
+    @admin.display(description="Access permission")
+    def access(self, obj: App | None) -> str:
+        where = self._grant_links()
+        if obj is None or obj.pk is None or obj.access_permission_id is None:
+            return format_html(
+                "Saving the App creates its access permission "
+                "<code>appws.open_&lt;name&gt;</code>. Then grant it to users or groups "
+                "{}.",
+                where,
+            )
+        return format_html(
+            "<code>{}</code> ({})<br>Grant it to the users and groups who may open this App {}.",
+            obj.access_permission_name,
+            obj.access_permission.name if obj.access_permission else "",
+            where,
+        )
+
+    def _grant_links(self) -> str:
+        try:
+            users = reverse(f"{self.admin_site.name}:auth_user_changelist")
+            groups = reverse(f"{self.admin_site.name}:auth_group_changelist")
+        except NoReverseMatch:
+            return "in the user and group admin"
+        return format_html(
+            'in the <a href="{}">user</a> and <a href="{}">group</a> admin', users, groups
+        )
+
+    def formfield_for_manytomany(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelMultipleChoiceField[Any] | None:
+        if db_field.name == "permissions":
+            kwargs["queryset"] = db_field.remote_field.model.objects.select_related("content_type")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "GET":
+            app = self.get_object(request, object_id)
+            if app is not None and settings_app(app.name) is not None:
+                self.message_user(
+                    request,
+                    f"App {app.name!r} is also defined in the APPWS['APPS'] setting, which "
+                    "takes precedence: logins use the password, domain and permissions "
+                    "from the settings, not this row.",
+                    messages.WARNING,
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # -- the service catalogue ------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        extra = [
+            path(
+                "services/",
+                self.admin_site.admin_view(self.services_view),
+                name="{}_{}_services".format(*info),
+            )
+        ]
+        return extra + super().get_urls()
+
+    def _app_row(self, name: str, rows: dict[str, Any], can_view: bool) -> dict[str, str]:
+        """Where App ``name``'s password comes from, with a link to its row."""
+        url = ""
+        if settings_app(name) is not None:
+            source = "settings"
+        elif name in rows:
+            source = "database"
+            if can_view:
+                url = reverse(
+                    f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change",
+                    args=[rows[name]],
+                )
+        else:
+            source = "not configured: logins fail"
+        return {"name": name, "source": source, "url": url}
+
+    def services_view(self, request: HttpRequest) -> HttpResponse:
+        """Show the App Services the site routes, with their Apps and handlers."""
+        from .catalogue import services
+
+        error = ""
+        try:
+            entries = services()
+        except ImproperlyConfigured as problem:
+            entries, error = [], str(problem)
+        can_view = self.has_view_permission(request)
+        names = {name for entry in entries for name in entry.apps}
+        rows = dict(App.objects.filter(name__in=names).values_list("name", "pk"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Service catalogue",
+            "subtitle": None,
+            "opts": self.opts,
+            "services": [
+                {
+                    "entry": entry,
+                    "apps": [self._app_row(name, rows, can_view) for name in entry.apps],
+                }
+                for entry in entries
+            ],
+            "error": error,
+            "has_view_apps": can_view,
+        }
+        return TemplateResponse(request, self.services_template, context)
+
+
+@admin.register(LiveSession)
+class LiveSessionAdmin(LiveSessionModelAdmin):
+    list_display = [
+        "app_column",
+        "user_label",
+        "dn",
+        "mapped_user",
+        "remote_address",
+        "server",
+        "connected_since",
+        "last_activity",
+        "stale",
+    ]
+    list_filter = ["app_name"]
+    list_select_related = ["server", "user"]
+    search_fields = ["app_name", "sip", "domain", "dn", "remote_address"]
+    actions = ["disconnect"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LiveSession]:
+        from .live import stale_cutoff
+
+        stale = ExpressionWrapper(
+            Q(server__last_seen__lt=stale_cutoff()), output_field=BooleanField()
+        )
+        return super().get_queryset(request).annotate(is_stale=stale)
+
+    @admin.display(description="App", ordering="app_name")
+    def app_column(self, obj: LiveSession) -> str:
+        return obj.app_name
+
+    @admin.display(description="User", ordering="sip")
+    def user_label(self, obj: LiveSession) -> str:
+        return obj.user_label
+
+    @admin.display(description="Mapped Django user", ordering="user__username")
+    def mapped_user(self, obj: LiveSession) -> Any:
+        return obj.user
+
+    @admin.display(description="Connected since", ordering="connected_at")
+    def connected_since(self, obj: LiveSession) -> Any:
+        return obj.connected_at
+
+    @admin.display(description="Stale", boolean=True, ordering="is_stale")
+    def stale(self, obj: LiveSession) -> bool:
+        return bool(getattr(obj, "is_stale", False))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Rows go away when their connection closes: use the disconnect action.
+        return False
+
+    def has_disconnect_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return bool(request.user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"))
+
+    @admin.action(description="Disconnect selected sessions", permissions=["disconnect"])
+    def disconnect(self, request: HttpRequest, queryset: QuerySet[LiveSession]) -> None:
+        from .live import disconnect_sessions
+
+        count = disconnect_sessions(queryset)
+        self.message_user(
+            request,
+            f"Disconnected {count} session{'' if count == 1 else 's'}.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(ServerProcess)
+class ServerProcessAdmin(ServerProcessModelAdmin):
+    list_display = ["hostname", "pid", "ident", "started", "last_seen", "session_count"]
+    search_fields = ["hostname", "ident"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ServerProcess]:
+        return super().get_queryset(request).annotate(live_session_count=Count("sessions"))
+
+    @admin.display(description="Sessions", ordering="live_session_count")
+    def session_count(self, obj: ServerProcess) -> int:
+        return int(getattr(obj, "live_session_count", 0))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
