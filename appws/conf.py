@@ -13,9 +13,13 @@ DEFAULTS: dict[str, Any] = {
     # Domain sent in AppLoginResult when the App itself names none; None: the
     # host name the client connected to.
     "DOMAIN": None,
-    # Build number CheckBuild compares against (lowercase hex); None: CheckBuild
-    # never redirects.
+    # Build number CheckBuild compares against (lowercase hex); None: derived
+    # from the content of the App files in APP_DIRS (no APP_DIRS: CheckBuild
+    # never redirects).
     "BUILD": None,
+    # Directories holding the Apps' HTML pages and assets, served under
+    # /apps/<build>/ (include appws.app_urls at "apps/").
+    "APP_DIRS": [],
     # Largest accepted text frame, in UTF-8 bytes. Keep the server's own limit
     # (daphne --websocket_max_message_size) above it, or the server closes the
     # socket before appws can answer.

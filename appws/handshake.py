@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.http.request import split_domain_port
 
 from . import live, protocol, throttle
+from .builds import current_build
 from .conf import appws_settings, settings_app
 from .exceptions import LoginFailed
 from .session import AppAccount, Session
@@ -109,9 +110,12 @@ class Handshake:
         return self.app_info
 
     def get_build(self) -> str | None:
-        """Called on ``CheckBuild``: return the current build number, or None."""
-        build: str | None = appws_settings()["BUILD"]
-        return build
+        """Called on ``CheckBuild``: return the current build number, or None.
+
+        The default is ``APPWS["BUILD"]``, else a hash of the files in
+        ``APPWS["APP_DIRS"]``.
+        """
+        return current_build()
 
     async def logged_in(self) -> None:
         """Called after a successful login, once ``self.session`` is set."""

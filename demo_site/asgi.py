@@ -11,11 +11,12 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from appws.routing import service_urls  # noqa: E402
+from demo_site.notes.services import NotesService  # noqa: E402
 from demo_site.services import EchoService  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(service_urls(EchoService)),
+        "websocket": URLRouter(service_urls(EchoService, NotesService)),
     }
 )

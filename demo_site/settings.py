@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "channels",
     "appws",
     "demo_site",
+    "demo_site.notes",
 ]
 
 MIDDLEWARE = [
@@ -67,7 +68,13 @@ APPWS: dict[str, Any] = {
     "APPS": {
         "echo": {"password": os.environ.get("APPWS_ECHO_PASSWORD", "echo")},
     },
+    # The notes Apps' pages and assets, served under /apps/<build>/.
+    "APP_DIRS": [BASE_DIR / "demo_site" / "notes" / "app"],
 }
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("appws/", include("appws.urls")),
+    path("apps/", include("appws.app_urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -1,6 +1,15 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from appws.models import App
+
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "demo_site/home.html")
+    apps = []
+    if request.user.is_authenticated:
+        apps = [
+            app
+            for app in App.objects.filter(enabled=True)
+            if request.user.has_perm(app.access_permission_name)
+        ]
+    return render(request, "demo_site/home.html", {"apps": apps})

@@ -1,0 +1,60 @@
+"""The notes App Service: two Apps, one service, Django permissions deciding who deletes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from appws import AppWebsocketConsumer, AppwsError, mt, notify
+
+from .models import Note
+
+TOPIC = "notes"
+MAX_TEXT = 500
+DELETE = "notes.delete_note"
+
+
+class NotesService(AppWebsocketConsumer):
+    """Shared notes: everyone lists, adds and watches; notes-admin may also delete."""
+
+    apps = ("notes", "notes-admin")
+
+    @mt("ListNotes")
+    def list_notes(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The newest 200 notes, and whether this session may delete."""
+        assert self.session is not None
+        notes = [note.as_message() for note in Note.objects.all()[:200]]
+        return {"notes": notes, "canDelete": self.session.has_permission(DELETE)}
+
+    @mt("AddNote")
+    def add_note(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Add a note with ``text``; every subscriber gets ``NoteAdded``."""
+        assert self.session is not None
+        text = msg.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise AppwsError("bad-request", "AddNote needs a non-empty string 'text'")
+        if len(text) > MAX_TEXT:
+            raise AppwsError("bad-request", f"a note has at most {MAX_TEXT} characters")
+        note = Note.objects.create(text=text.strip(), author=self.session.dn or self.session.sip)
+        event = {"mt": "NoteAdded", "note": note.as_message()}
+        transaction.on_commit(lambda: notify(TOPIC, event))
+        return {"note": note.as_message()}
+
+    @mt("DeleteNote", permission=DELETE)
+    def delete_note(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Delete note ``id``; every subscriber gets ``NoteDeleted``."""
+        note_id = msg.get("id")
+        if not isinstance(note_id, int) or isinstance(note_id, bool):
+            raise AppwsError("bad-request", "DeleteNote needs an integer 'id'")
+        deleted, _ = Note.objects.filter(pk=note_id).delete()
+        if not deleted:
+            raise AppwsError("not-found", f"there is no note {note_id}")
+        transaction.on_commit(lambda: notify(TOPIC, {"mt": "NoteDeleted", "id": note_id}))
+        return {"id": note_id}
+
+    @mt("SubscribeNotes")
+    async def subscribe_notes(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Receive NoteAdded / NoteDeleted with this request's src."""
+        await self.subscribe(TOPIC, msg)
+        return {}

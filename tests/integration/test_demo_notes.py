@@ -1,0 +1,98 @@
+"""The demo's notes service, through the communicator, with database Apps."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from django.core.management import call_command
+
+from appws.routing import service_urls
+from appws.testing import AppwsCommunicator
+from demo_site.notes.services import NotesService
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+application = URLRouter(service_urls(NotesService))
+
+
+@pytest.fixture
+async def provisioned(settings):
+    # The test settings define Apps called "notes" in APPWS["APPS"]: the demo's are rows.
+    settings.APPWS = {**settings.APPWS, "APPS": {}}
+    await sync_to_async(call_command)("demo_setup", stdout=io.StringIO())
+
+
+async def open_app(app: str) -> AppwsCommunicator:
+    from appws.models import App
+
+    row = await App.objects.aget(name=app)
+    password = await sync_to_async(row.get_password)()
+    comm = AppwsCommunicator(application, f"/apps/{app}")
+    assert (await comm.login(app, password, sip="alice", dn="Alice"))["ok"] is True
+    return comm
+
+
+async def test_add_list_and_watch(provisioned):
+    watcher = await open_app("notes")
+    writer = await open_app("notes")
+    assert await watcher.request({"mt": "SubscribeNotes", "src": "w"}) == {
+        "mt": "SubscribeNotesResult",
+        "src": "w",
+    }
+    reply = await writer.request({"mt": "AddNote", "text": "  buy milk ", "src": "a"})
+    assert reply["note"]["text"] == "buy milk" and reply["note"]["author"] == "Alice"
+    event = await watcher.receive_json_from()
+    assert event["mt"] == "NoteAdded" and event["src"] == "w" and event["note"] == reply["note"]
+    listing = await writer.request({"mt": "ListNotes"})
+    assert [n["text"] for n in listing["notes"]] == ["buy milk"]
+    assert listing["canDelete"] is False
+    await watcher.disconnect()
+    await writer.disconnect()
+
+
+async def test_only_notes_admin_deletes(provisioned):
+    user = await open_app("notes")
+    admin = await open_app("notes-admin")
+    note = (await user.request({"mt": "AddNote", "text": "x"}))["note"]
+    forged = await user.request({"mt": "DeleteNote", "id": note["id"]})
+    assert forged["error"] == "forbidden"
+    assert (await admin.request({"mt": "ListNotes"}))["canDelete"] is True
+    assert await admin.request({"mt": "DeleteNote", "id": note["id"]}) == {
+        "mt": "DeleteNoteResult",
+        "id": note["id"],
+    }
+    assert (await admin.request({"mt": "DeleteNote", "id": note["id"]}))["error"] == "not-found"
+    await user.disconnect()
+    await admin.disconnect()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"mt": "AddNote"},
+        {"mt": "AddNote", "text": "   "},
+        {"mt": "AddNote", "text": 5},
+        {"mt": "AddNote", "text": "x" * 501},
+    ],
+)
+async def test_bad_notes_are_refused(provisioned, message):
+    comm = await open_app("notes")
+    assert (await comm.request(message))["error"] == "bad-request"
+    await comm.disconnect()
+
+
+async def test_delete_needs_an_integer(provisioned):
+    comm = await open_app("notes-admin")
+    for bad in ("1", True, None, 1.5):
+        assert (await comm.request({"mt": "DeleteNote", "id": bad}))["error"] == "bad-request"
+    await comm.disconnect()
+
+
+def test_demo_setup_is_repeatable_and_prints_logins(capsys):
+    call_command("demo_setup")
+    call_command("demo_setup")
+    out = capsys.readouterr().out
+    assert "alice / alice-demo" in out and "admin / admin-demo" in out
