@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -27,7 +28,17 @@ def require_tool(name: str, package: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-async def _isolation() -> AsyncIterator[None]:
+def _isolation(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Async tests get their clean-up inside their event loop; sync tests (the
+    # browser tests drive Playwright's sync API) must run with no loop at all.
+    if inspect.iscoroutinefunction(request.function):
+        request.getfixturevalue("_async_isolation")
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+async def _async_isolation() -> AsyncIterator[None]:
     yield
     layer = get_channel_layer()
     if layer is not None and hasattr(layer, "flush"):

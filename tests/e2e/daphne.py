@@ -29,11 +29,12 @@ class DaphneProcess:
         *,
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
+        port: int = 0,
     ) -> None:
         self.application = application
         self.env = {**os.environ, **(env or {})}
         self.args = list(args)
-        self.port = 0
+        self.port = port
         self.output: list[str] = []
         self._listening = threading.Event()
         self._process: subprocess.Popen[str] | None = None
@@ -42,13 +43,18 @@ class DaphneProcess:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self, timeout: float = 30) -> DaphneProcess:
         command = [
             sys.executable,
             "-m",
             "daphne",
             "-e",
-            "tcp:0:interface=127.0.0.1",
+            # Port 0 the first time; the same port again on a restart.
+            f"tcp:{self.port}:interface=127.0.0.1",
             *self.args,
             self.application,
         ]
@@ -117,11 +123,17 @@ def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 30
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-def migrate(env: Mapping[str, str]) -> None:
-    """Run ``manage.py migrate`` with ``env`` added, as a user would before serving."""
+def manage(env: Mapping[str, str], *args: str) -> None:
+    """Run ``manage.py`` with ``env`` added, as a user would."""
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env={**os.environ, **env},
         check=True,
+        stdout=subprocess.DEVNULL,
     )
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """Run ``manage.py migrate`` with ``env`` added, as a user would before serving."""
+    manage(env, "migrate", "--verbosity", "0")

@@ -1,0 +1,162 @@
+"""The notes App in a real headless Chromium against a real daphne."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.e2e.daphne import DaphneProcess, manage, migrate
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+BUILD_URL = re.compile(r"/apps/[0-9a-f]{12}/notes(-admin)?\.htm$")
+WAIT = 10_000  # ms: generous for a loaded CI machine; nothing here measures speed
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
+        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("notes") / "db.sqlite3"),
+    }
+    migrate(env)
+    manage(env, "demo_setup")
+    server = DaphneProcess(env=env).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    chromium = require_tool("chromium", "chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def logged_in(browser, site, username: str, password: str):
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{site.http_url}/accounts/login/?next=/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    expect(page.locator(".apps")).to_be_visible(timeout=WAIT)
+    return context
+
+
+def open_app(context, site, app: str = "notes"):
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(f"{site.http_url}/apps/{app}.htm")
+    expect(page).to_have_url(BUILD_URL, timeout=WAIT)  # CheckBuild moved it to the build
+    expect(page.locator("#state")).to_have_attribute("data-state", "online", timeout=WAIT)
+    return page
+
+
+def add_note(page, text: str) -> None:
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+
+
+def test_login_form_then_a_note_added_in_one_page_appears_in_the_other(browser, site):
+    from playwright.sync_api import expect
+
+    context = logged_in(browser, site, "alice", "alice-demo")
+    first, second = open_app(context, site), open_app(context, site)
+    expect(first.locator("#who")).to_have_text("Alice Example")
+    add_note(first, "hello from the first page")
+    expect(second.locator(".note .text").first).to_contain_text(
+        "hello from the first page", timeout=WAIT
+    )
+    context.close()
+
+
+def test_notes_offers_no_delete_and_the_server_refuses_a_forged_one(browser, site):
+    from playwright.sync_api import expect
+
+    context = logged_in(browser, site, "alice", "alice-demo")
+    page = open_app(context, site)
+    add_note(page, "try to delete me")
+    expect(page.locator(".note").first).to_contain_text("try to delete me", timeout=WAIT)
+    expect(page.locator("button.delete")).to_have_count(0)
+    note_id = int(page.locator(".note").first.get_attribute("data-id"))
+    outcome = page.evaluate(
+        """(id) => window.notesApp.conn.request({mt: "DeleteNote", id}).then(
+               () => "deleted", (error) => error.code)""",
+        note_id,
+    )
+    assert outcome == "forbidden"
+    expect(page.locator(f'.note[data-id="{note_id}"]')).to_have_count(1)
+    context.close()
+
+
+def test_notes_admin_deletes_and_every_page_sees_it(browser, site):
+    from playwright.sync_api import expect
+
+    alice = logged_in(browser, site, "alice", "alice-demo")
+    watcher = open_app(alice, site)
+    bob = logged_in(browser, site, "bob", "bob-demo")
+    admin = open_app(bob, site, "notes-admin")
+    add_note(admin, "short-lived note")
+    note = watcher.locator(".note", has_text="short-lived note")
+    expect(note).to_have_count(1, timeout=WAIT)
+    admin.locator(".note", has_text="short-lived note").locator("button.delete").click()
+    expect(note).to_have_count(0, timeout=WAIT)
+    alice.close()
+    bob.close()
+
+
+def test_a_page_under_a_stale_build_lands_on_the_current_build(browser, site):
+    from playwright.sync_api import expect
+
+    context = logged_in(browser, site, "alice", "alice-demo")
+    page = context.new_page()
+    page.goto(f"{site.http_url}/apps/0000aaaa/notes.htm")
+    expect(page).to_have_url(BUILD_URL, timeout=WAIT)
+    assert "/0000aaaa/" not in page.url
+    expect(page.locator("#state")).to_have_attribute("data-state", "online", timeout=WAIT)
+    context.close()
+
+
+def test_without_a_site_login_the_page_says_so(browser, site):
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{site.http_url}/apps/notes.htm")
+    expect(page.locator("#problem")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#problem a")).to_have_attribute("href", re.compile("/accounts/login/"))
+    context.close()
+
+
+def test_the_page_recovers_after_the_server_restarts(browser, site):
+    from playwright.sync_api import expect
+
+    context = logged_in(browser, site, "alice", "alice-demo")
+    page = open_app(context, site)
+    site.stop()
+    expect(page.locator("#state")).to_have_attribute("data-state", "offline", timeout=WAIT)
+    site.start()
+    expect(page.locator("#state")).to_have_attribute("data-state", "online", timeout=40_000)
+    add_note(page, "after the restart")
+    expect(page.locator(".note").first).to_contain_text("after the restart", timeout=WAIT)
+    context.close()
