@@ -106,6 +106,7 @@ class ServerProcess(models.Model):
 
     class Meta:
         verbose_name = "server process"
+        verbose_name_plural = "server processes"
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"

@@ -9,10 +9,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from appws.routing import service_urls  # noqa: E402
 from demo_site.notes.services import NotesService  # noqa: E402
 from demo_site.services import EchoService  # noqa: E402
+
+if settings.DEBUG:
+    # The demo's daphne serves the admin's CSS and scripts itself, as runserver
+    # does; a deployment collects them and lets the web server serve them.
+    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
 application = ProtocolTypeRouter(
     {

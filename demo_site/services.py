@@ -21,7 +21,7 @@ class EchoService(AppWebsocketConsumer):
 
     @mt("SubscribeEcho")
     async def subscribe_echo(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Receive an ``EchoBroadcast`` indication (with this src) per ``Broadcast``."""
+        """Receive an EchoBroadcast indication (with this src) per Broadcast."""
         await self.subscribe("echo", msg)
         return {}
 
@@ -32,7 +32,7 @@ class EchoService(AppWebsocketConsumer):
 
     @mt("Broadcast")
     async def broadcast(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Send ``text`` to every subscriber of every session, this one included."""
+        """Send text to every subscriber of every session, this one included."""
         assert self.session is not None
         await anotify(
             "echo", {"mt": "EchoBroadcast", "text": msg.get("text"), "from": self.session.sip}

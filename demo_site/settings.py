@@ -79,6 +79,7 @@ LOGOUT_REDIRECT_URL = "/"
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 LOGGING = {
     "version": 1,

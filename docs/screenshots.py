@@ -52,8 +52,8 @@ def main() -> None:
             server.stop()
 
 
-def log_in(browser, base: str, user: str, password: str):
-    context = browser.new_context(viewport={"width": 1100, "height": 700})
+def log_in(browser, base: str, user: str, password: str, width: int = 1100):
+    context = browser.new_context(viewport={"width": width, "height": 700})
     page = context.new_page()
     page.goto(f"{base}/accounts/login/?next=/")
     page.fill("#id_username", user)
@@ -87,7 +87,7 @@ def shoot(browser, base: str, expect) -> None:
     notes.screenshot(path=IMAGES / "notes.png")
     admin_notes.screenshot(path=IMAGES / "notes-admin.png")
 
-    staff, page = log_in(browser, base, "admin", "admin-demo")
+    staff, page = log_in(browser, base, "admin", "admin-demo", width=1800)
     for name, path in [
         ("admin-apps", "/admin/appws/app/"),
         ("admin-live-sessions", "/admin/appws/livesession/"),

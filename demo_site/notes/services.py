@@ -29,7 +29,7 @@ class NotesService(AppWebsocketConsumer):
 
     @mt("AddNote")
     def add_note(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Add a note with ``text``; every subscriber gets ``NoteAdded``."""
+        """Add a note with text; every subscriber gets NoteAdded."""
         assert self.session is not None
         text = msg.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -43,7 +43,7 @@ class NotesService(AppWebsocketConsumer):
 
     @mt("DeleteNote", permission=DELETE)
     def delete_note(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Delete note ``id``; every subscriber gets ``NoteDeleted``."""
+        """Delete note id; every subscriber gets NoteDeleted."""
         note_id = msg.get("id")
         if not isinstance(note_id, int) or isinstance(note_id, bool):
             raise AppwsError("bad-request", "DeleteNote needs an integer 'id'")
