@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     # Directories holding the Apps' HTML pages and assets, served under
     # /apps/<build>/ (include appws.app_urls at "apps/").
     "APP_DIRS": [],
+    # Origins that may show App pages in a frame (the myApps client's hosts):
+    # sent as CSP frame-ancestors. None: any origin, as myApps needs by default.
+    "FRAME_ANCESTORS": None,
     # Largest accepted text frame, in UTF-8 bytes. Keep the server's own limit
     # (daphne --websocket_max_message_size) above it, or the server closes the
     # socket before appws can answer.

@@ -15,6 +15,7 @@ from django.middleware.csrf import get_token
 from django.views.decorators.http import require_safe
 
 from .builds import current_build, find_file
+from .conf import appws_settings
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -49,7 +50,20 @@ def _serve(request: HttpRequest, name: str, cache_control: str) -> HttpResponseB
     response = FileResponse(path.open("rb"), content_type=_content_type(name))
     response["Cache-Control"] = cache_control
     response["X-Content-Type-Options"] = "nosniff"
+    _allow_framing(response)
     return response
+
+
+def _allow_framing(response: HttpResponseBase) -> None:
+    # Apps run inside the vendor's myApps client, an iframe on another origin:
+    # Django's X-Frame-Options (clickjacking middleware) would blank them.
+    # Session cookies are SameSite=Lax by default, so a foreign frame does not
+    # carry the site's login. FRAME_ANCESTORS narrows who may frame them.
+    response.xframe_options_exempt = True  # type: ignore[attr-defined]
+    ancestors = appws_settings()["FRAME_ANCESTORS"]
+    if ancestors is not None:
+        sources = " ".join(["'self'", *ancestors])
+        response["Content-Security-Policy"] = f"frame-ancestors {sources}"
 
 
 @require_safe

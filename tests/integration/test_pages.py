@@ -82,3 +82,19 @@ def test_nothing_outside_the_app_dirs(client, app_dir, url):
 
 def test_only_safe_methods(client, app_dir):
     assert client.post("/apps/demo.htm").status_code in (403, 405)
+
+
+def test_app_pages_may_be_framed_by_myapps(client, app_dir):
+    response = client.get("/apps/demo.htm")
+    assert "X-Frame-Options" not in response
+    assert "Content-Security-Policy" not in response
+
+
+def test_frame_ancestors_setting(client, app_dir, settings):
+    settings.APPWS = {**settings.APPWS, "FRAME_ANCESTORS": ["https://pbx.example.com"]}
+    response = client.get("/apps/demo.htm")
+    assert response["Content-Security-Policy"] == "frame-ancestors 'self' https://pbx.example.com"
+
+
+def test_the_rest_of_the_site_keeps_its_frame_protection(client, app_dir):
+    assert client.get("/accounts/login/")["X-Frame-Options"] == "DENY"
