@@ -33,6 +33,22 @@ def _live_sessions_count() -> Count:
     return Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
 
 
+class ReadOnlyAdmin:
+    """Rows the server keeps true by itself: nobody adds, edits or deletes them here.
+
+    Live sessions go away when their connection closes: use the disconnect action.
+    """
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class AppAdminForm(AppForm):
     """The App form, with a write-only password field."""
 
@@ -223,7 +239,7 @@ class AppAdmin(AppModelAdmin):
 
 
 @admin.register(LiveSession)
-class LiveSessionAdmin(LiveSessionModelAdmin):
+class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
     list_display = [
         "app_column",
         "user_label",
@@ -268,16 +284,6 @@ class LiveSessionAdmin(LiveSessionModelAdmin):
     def stale(self, obj: LiveSession) -> bool:
         return bool(getattr(obj, "is_stale", False))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Rows go away when their connection closes: use the disconnect action.
-        return False
-
     def has_disconnect_permission(self, request: HttpRequest) -> bool:
         opts = self.opts
         return bool(request.user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"))
@@ -295,7 +301,7 @@ class LiveSessionAdmin(LiveSessionModelAdmin):
 
 
 @admin.register(ServerProcess)
-class ServerProcessAdmin(ServerProcessModelAdmin):
+class ServerProcessAdmin(ReadOnlyAdmin, ServerProcessModelAdmin):
     list_display = ["hostname", "pid", "ident", "started", "last_seen", "session_count"]
     search_fields = ["hostname", "ident"]
 
@@ -305,12 +311,3 @@ class ServerProcessAdmin(ServerProcessModelAdmin):
     @admin.display(description="Sessions", ordering="live_session_count")
     def session_count(self, obj: ServerProcess) -> int:
         return int(getattr(obj, "live_session_count", 0))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -17,17 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.e2e.browser import CHROMIUM_FLAGS  # noqa: E402
 from tests.e2e.daphne import DaphneProcess, manage, migrate  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 def main() -> None:
@@ -44,7 +37,7 @@ def main() -> None:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
-                    executable_path=shutil.which("chromium"), args=FLAGS
+                    executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS
                 )
                 shoot(browser, server.http_url, expect)
                 browser.close()

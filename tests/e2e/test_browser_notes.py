@@ -8,19 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import require_tool
+from tests.e2e.browser import CHROMIUM_FLAGS
 from tests.e2e.daphne import DaphneProcess, manage, migrate
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 BUILD_URL = re.compile(r"/apps/[0-9a-f]{12}/notes(-admin)?\.htm$")
 WAIT = 10_000  # ms: generous for a loaded CI machine; nothing here measures speed
 
