@@ -8,8 +8,11 @@ class AppwsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals
+        from . import capacity, signals
+        from .checks import register_checks
         from .models import App
+
+        capacity.install()
 
         post_save.connect(signals.on_app_saved, sender=App, dispatch_uid="appws-app-saved")
         post_delete.connect(signals.on_app_deleted, sender=App, dispatch_uid="appws-app-deleted")
@@ -19,3 +22,4 @@ class AppwsConfig(AppConfig):
             sender=App.permissions.through,
             dispatch_uid="appws-app-permissions",
         )
+        register_checks()

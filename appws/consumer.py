@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -11,6 +13,8 @@ from asgiref.typing import WebSocketDisconnectEvent
 from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.core.exceptions import ImproperlyConfigured
 
 from . import live, protocol
@@ -19,6 +23,7 @@ from .exceptions import AppwsError
 from .handlers import Handler, collect_handlers
 from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake, quote
 from .notifications import INDICATION_TYPE
+from .outage import is_layer_outage, retry_once
 from .session import Session
 from .topics import group_name
 
@@ -103,6 +108,61 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
         await self.send_json({"mt": "Error", "error": error.code, "errorText": error.text})
 
     # -- receiving ---------------------------------------------------------
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels' own __call__, with a channel-layer receive that survives an
+        # outage of the layer (Redis restarting) instead of ending the session.
+        self.scope = scope
+        layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_layer = layer  # type: ignore[assignment]  # None: no layer configured
+        self.base_send = send
+        sources = [receive]
+        if layer is not None:
+            self.channel_name = await layer.new_channel()
+            sources.append(self._receive_from_layer)
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(sources, self.dispatch)
+
+    async def _receive_from_layer(self) -> Any:
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except Exception as error:
+                if not is_layer_outage(error):
+                    raise
+                logger.warning(
+                    "channel layer unreachable (%s): %s keeps its socket and rejoins its "
+                    "subscriptions when the layer is back",
+                    type(error).__name__,
+                    type(self).__qualname__,
+                )
+            await self._rejoin_groups()
+
+    async def _rejoin_groups(self) -> None:
+        """Wait for the layer to come back, then re-add every subscribed group.
+
+        A restarted Redis has forgotten the groups; indications sent while it
+        was down are lost.
+        """
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)  # backing off from an unreachable server
+            try:
+                await self.channel_layer.new_channel()  # cheap probe of the layer
+                for topic in list(self._subscriptions):
+                    group = group_name(topic, self._group_prefix)
+                    await self.channel_layer.group_add(group, self.channel_name)
+            except Exception as error:
+                if not is_layer_outage(error):
+                    raise
+                delay = min(delay * 2, 2.0)
+                continue
+            logger.info(
+                "channel layer back: %s rejoined %d topic(s)",
+                type(self).__qualname__,
+                len(self._subscriptions),
+            )
+            return
 
     async def dispatch(self, message: Any) -> None:
         # Channels (>= 4.2) hops to a thread before every event to close stale
@@ -196,7 +256,15 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
             return
         except StopConsumer:
             raise
-        except Exception:
+        except Exception as error:
+            if is_layer_outage(error):
+                await self.reply_error(
+                    message,
+                    "unavailable",
+                    "a service this handler needs is unreachable for a moment: try again",
+                    mt=handler.reply,
+                )
+                return
             logger.exception(
                 "handler %s.%s() failed on mt=%r", type(self).__qualname__, handler.attr, handler.mt
             )
@@ -218,7 +286,16 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
         src = request.get("src") if request is not None else None
         sources = self._subscriptions.get(topic)
         if sources is None:
-            await self._layer().group_add(group_name(topic, self._group_prefix), self.channel_name)
+            group = group_name(topic, self._group_prefix)
+            layer = self._layer()
+            try:
+                await retry_once(lambda: layer.group_add(group, self.channel_name))
+            except Exception as error:
+                if is_layer_outage(error):
+                    raise AppwsError(
+                        "unavailable", "subscriptions are unavailable for a moment: try again"
+                    ) from error
+                raise
             sources = self._subscriptions[topic] = []
         if src not in sources:
             sources.append(src)
@@ -240,7 +317,14 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
             if sources:
                 return True
         del self._subscriptions[topic]
-        await self._layer().group_discard(group_name(topic, self._group_prefix), self.channel_name)
+        try:
+            await self._layer().group_discard(
+                group_name(topic, self._group_prefix), self.channel_name
+            )
+        except Exception as error:
+            # Forgotten locally, which is what counts: a stale group entry expires.
+            if not is_layer_outage(error):
+                raise
         return True
 
     async def unsubscribe_all(self) -> None:

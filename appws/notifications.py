@@ -8,7 +8,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from .capacity import current_topic
 from .conf import appws_settings
+from .outage import retry_once
 from .topics import group_name
 
 #: The channel-layer message type subscribed consumers receive.
@@ -33,7 +35,12 @@ async def anotify(topic: str, message: Mapping[str, Any], *, layer: str = "defau
     channel_layer = get_channel_layer(layer)
     if channel_layer is None:
         raise RuntimeError("appws.notify needs a channel layer: configure CHANNEL_LAYERS")
-    await channel_layer.group_send(group_name(topic, appws_settings()["GROUP_PREFIX"]), event)
+    group = group_name(topic, appws_settings()["GROUP_PREFIX"])
+    token = current_topic.set(topic)
+    try:
+        await retry_once(lambda: channel_layer.group_send(group, event))
+    finally:
+        current_topic.reset(token)
 
 
 def notify(topic: str, message: Mapping[str, Any], *, layer: str = "default") -> None:

@@ -44,6 +44,10 @@ class DaphneProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -123,15 +127,17 @@ def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 30
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-def manage(env: Mapping[str, str], *args: str) -> None:
-    """Run ``manage.py`` with ``env`` added, as a user would."""
-    subprocess.run(
+def manage(env: Mapping[str, str], *args: str) -> str:
+    """Run ``manage.py`` with ``env`` added, as a user would; return what it printed."""
+    done = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env={**os.environ, **env},
         check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    return done.stdout + done.stderr
 
 
 def migrate(env: Mapping[str, str]) -> None:

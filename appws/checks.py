@@ -1,0 +1,390 @@
+"""Django system checks for a site serving App Services (``manage.py check``).
+
+Every check is tagged ``appws`` (``manage.py check --tag appws``). The two that
+are about running several processes in production are deployment checks: they
+run with ``manage.py check --deploy``, where Django's own production checks
+run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
+
+| id | level | what |
+|---|---|---|
+| ``appws.E001`` | Error | no ``default`` channel layer in ``CHANNEL_LAYERS`` |
+| ``appws.E002`` | Error | ``APPWS`` is not a dict, or has unknown keys |
+| ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry without a string password |
+| ``appws.E004`` | Error | ``APPWS["MAX_MESSAGE_BYTES"]`` is not a positive integer |
+| ``appws.E005`` | Error | an ``APPWS["APP_DIRS"]`` entry is not an existing directory |
+| ``appws.E006`` | Error | a number setting (heartbeat, login failures, App cache) is out of range |
+| ``appws.W001`` | Warning | ``daphne`` is not in ``INSTALLED_APPS`` |
+| ``appws.W002`` | Warning (deploy) | the in-memory channel layer with ``DEBUG = False`` |
+| ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
+| ``appws.W004`` | Warning | App Services behind a validator refusing clients without ``Origin`` |
+| ``appws.W005`` | Warning | ``ASGI_APPLICATION`` cannot be imported to look at its routes |
+
+(``daphne`` listed after ``django.contrib.staticfiles`` is daphne's own
+``daphne.E001``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import DEFAULTS
+
+DEPLOY_DOC = "docs/deploy.md"
+TAG = "appws"
+
+IN_MEMORY_LAYER = "channels.layers.InMemoryChannelLayer"
+LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+
+CheckMessages = list[checks.CheckMessage]
+
+
+def register_checks() -> None:
+    """Register every appws check with Django (called from ``AppwsConfig.ready()``)."""
+    checks.register(check_channel_layer, TAG)
+    checks.register(check_appws_setting, TAG)
+    checks.register(check_daphne_installed, TAG)
+    checks.register(check_origin_validator, TAG)
+    checks.register(check_in_memory_layer, TAG, deploy=True)
+    checks.register(check_shared_cache, TAG, deploy=True)
+
+
+# -- channel layer and cache ----------------------------------------------------
+
+
+def _layer_backend() -> str | None:
+    layers = getattr(settings, "CHANNEL_LAYERS", None)
+    if not isinstance(layers, Mapping):
+        return None
+    default = layers.get("default")
+    if not isinstance(default, Mapping):
+        return None
+    backend = default.get("BACKEND")
+    return backend if isinstance(backend, str) else None
+
+
+def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Error when there is no default channel layer."""
+    if _layer_backend() is not None:
+        return []
+    return [
+        checks.Error(
+            'CHANNEL_LAYERS has no "default" layer: subscriptions, appws.notify(), '
+            "disconnecting sessions from the admin and App changes reaching live "
+            "sessions all go through it.",
+            hint=(
+                'One process: CHANNEL_LAYERS = {"default": {"BACKEND": '
+                f'"{IN_MEMORY_LAYER}"}}}}; several processes: '
+                f"channels_redis.core.RedisChannelLayer (see {DEPLOY_DOC})."
+            ),
+            id="appws.E001",
+        )
+    ]
+
+
+def check_in_memory_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn (deploy) when production runs on the per-process in-memory layer."""
+    if settings.DEBUG or _layer_backend() != IN_MEMORY_LAYER:
+        return []
+    return [
+        checks.Warning(
+            "The default channel layer is the in-memory layer, which lives inside one "
+            "process: with several server processes, indications (appws.notify), admin "
+            "disconnects and App changes only reach the sessions of the process that "
+            "sent them.",
+            hint=(
+                "Run exactly one server process, or use channels_redis.core."
+                f"RedisChannelLayer against a shared Redis (see {DEPLOY_DOC}); silence "
+                "appws.W002 if one process is the plan."
+            ),
+            id="appws.W002",
+        )
+    ]
+
+
+def check_shared_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn (deploy) when the default cache is private to each process."""
+    caches = getattr(settings, "CACHES", None)
+    default = caches.get("default") if isinstance(caches, Mapping) else None
+    backend = default.get("BACKEND") if isinstance(default, Mapping) else None
+    if settings.DEBUG or backend != LOCMEM_CACHE:
+        return []
+    return [
+        checks.Warning(
+            "The default cache is a LocMemCache, private to each process: with several "
+            "server processes the failed-login limit (APPWS LOGIN_FAILURE_LIMIT) is "
+            "counted per process, and a changed App can still be read from another "
+            "process's cache for APP_CACHE_SECONDS.",
+            hint=(
+                'Share one cache between the processes, e.g. CACHES = {"default": '
+                '{"BACKEND": "django.core.cache.backends.redis.RedisCache", '
+                f'"LOCATION": "redis://127.0.0.1:6379/1"}}}} (see {DEPLOY_DOC}); silence '
+                "appws.W003 if you run one process."
+            ),
+            id="appws.W003",
+        )
+    ]
+
+
+# -- the APPWS setting -----------------------------------------------------------
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_apps(apps_setting: object) -> CheckMessages:
+    if not isinstance(apps_setting, Mapping):
+        return [
+            checks.Error(
+                f'APPWS["APPS"] must be a dict of App name to options, not '
+                f"{type(apps_setting).__name__}.",
+                hint='APPWS = {"APPS": {"notes": {"password": "…"}}}',
+                id="appws.E003",
+            )
+        ]
+    errors: CheckMessages = []
+    for name, entry in apps_setting.items():
+        if not isinstance(name, str) or not name:
+            errors.append(
+                checks.Error(
+                    f'APPWS["APPS"] has the key {name!r}: App names must be non-empty strings.',
+                    id="appws.E003",
+                )
+            )
+        elif not isinstance(entry, Mapping) or not isinstance(entry.get("password"), str):
+            errors.append(
+                checks.Error(
+                    f'APPWS["APPS"][{name!r}] must be a dict with a string "password".',
+                    hint=(
+                        "Read the password from the environment, e.g. "
+                        f'{{"password": os.environ["{name.upper().replace("-", "_")}'
+                        '_PASSWORD"]}, or keep the App in the database (admin or '
+                        "manage.py appws_app) instead."
+                    ),
+                    id="appws.E003",
+                )
+            )
+    return errors
+
+
+def _check_app_dirs(app_dirs: object) -> CheckMessages:
+    if isinstance(app_dirs, (str, Path)) or not isinstance(app_dirs, (list, tuple)):
+        return [
+            checks.Error(
+                'APPWS["APP_DIRS"] must be a list of directories.',
+                hint='APPWS = {"APP_DIRS": [BASE_DIR / "myapp" / "app"]}',
+                id="appws.E005",
+            )
+        ]
+    errors: CheckMessages = []
+    for entry in app_dirs:
+        if not isinstance(entry, (str, Path)) or not Path(entry).is_dir():
+            errors.append(
+                checks.Error(
+                    f'APPWS["APP_DIRS"] lists {str(entry)!r}, which is not an existing directory.',
+                    hint=(
+                        "Give the absolute path of a directory holding the Apps' .htm pages "
+                        "and assets (build it from BASE_DIR), or remove the entry."
+                    ),
+                    id="appws.E005",
+                )
+            )
+    return errors
+
+
+#: Number settings: (key, integer only, smallest allowed value, smallest is allowed).
+_NUMBERS: tuple[tuple[str, bool, float, bool], ...] = (
+    ("HEARTBEAT_SECONDS", False, 0, False),
+    ("LOGIN_FAILURE_LIMIT", True, 1, True),
+    ("LOGIN_FAILURE_WINDOW", False, 0, False),
+    ("APP_CACHE_SECONDS", False, 0, True),
+)
+
+
+def _check_numbers(options: Mapping[str, Any]) -> CheckMessages:
+    errors: CheckMessages = []
+    size = options["MAX_MESSAGE_BYTES"]
+    if not _is_int(size) or size <= 0:
+        errors.append(
+            checks.Error(
+                f'APPWS["MAX_MESSAGE_BYTES"] must be a positive integer (bytes), not {size!r}.',
+                hint=(
+                    f"The default is {DEFAULTS['MAX_MESSAGE_BYTES']} (1 MiB); keep daphne's "
+                    "--websocket-max-message-size and --websocket-max-frame-size at or "
+                    "above it."
+                ),
+                id="appws.E004",
+            )
+        )
+    for key, integer, low, inclusive in _NUMBERS:
+        value = options[key]
+        valid = (_is_int(value) if integer else _is_number(value)) and (
+            value >= low if inclusive else value > low
+        )
+        if not valid:
+            kind = "an integer" if integer else "a number"
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            errors.append(
+                checks.Error(
+                    f'APPWS["{key}"] must be {kind} {bound}, not {value!r}.',
+                    hint=f"The default is {DEFAULTS[key]!r}.",
+                    id="appws.E006",
+                )
+            )
+    return errors
+
+
+def check_appws_setting(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Errors for an ``APPWS`` setting that appws would refuse or misread."""
+    configured = getattr(settings, "APPWS", None)
+    if configured is None:
+        return []
+    if not isinstance(configured, Mapping):
+        return [
+            checks.Error(
+                f"The APPWS setting must be a dict, not {type(configured).__name__}.",
+                hint="APPWS = {...}; the keys are listed in docs/consumer.md, 'Settings'.",
+                id="appws.E002",
+            )
+        ]
+    from .conf import appws_settings
+
+    try:
+        options = appws_settings()
+    except ImproperlyConfigured as error:
+        return [
+            checks.Error(
+                str(error),
+                hint="Correct or remove the misspelt key(s).",
+                id="appws.E002",
+            )
+        ]
+    return [
+        *_check_apps(options["APPS"]),
+        *_check_numbers(options),
+        *_check_app_dirs(options["APP_DIRS"]),
+    ]
+
+
+# -- the server ------------------------------------------------------------------
+
+
+def check_daphne_installed(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn when ``runserver`` would not serve WebSockets."""
+    if apps.is_installed("daphne"):
+        return []  # its position is daphne's own check (daphne.E001)
+    return [
+        checks.Warning(
+            '"daphne" is not in INSTALLED_APPS: manage.py runserver then serves plain '
+            "HTTP and answers every App Service WebSocket with 404.",
+            hint=(
+                'Put "daphne" first in INSTALLED_APPS (before django.contrib.staticfiles). '
+                "If you never use runserver (e.g. you serve with uvicorn), silence "
+                "appws.W001."
+            ),
+            id="appws.W001",
+        )
+    ]
+
+
+#: Attributes through which ASGI middleware reaches the application it wraps.
+_WRAPPED = ("inner", "application")
+
+
+def _refuses_missing_origin(app: object) -> bool:
+    from channels.security.websocket import OriginValidator
+
+    if not isinstance(app, OriginValidator):
+        return False
+    if type(app).valid_origin is not OriginValidator.valid_origin:
+        return False  # a subclass deciding for itself, e.g. letting a PBX in
+    return "*" not in app.allowed_origins
+
+
+def guarded_services(application: object) -> list[type]:
+    """App Service classes routed behind an origin validator that refuses no ``Origin``.
+
+    Walks the application the way a connection is routed (protocol routers'
+    ``"websocket"`` branch, middleware, ``URLRouter`` routes) and remembers
+    whether a strict ``OriginValidator`` (what ``AllowedHostsOriginValidator``
+    returns) was passed on the way to each ``AppWebsocketConsumer``.
+    """
+    from .consumer import AppWebsocketConsumer
+
+    found: list[type] = []
+    seen: set[tuple[int, bool]] = set()
+
+    def visit(app: object, guarded: bool) -> None:
+        if app is None or (id(app), guarded) in seen:
+            return
+        seen.add((id(app), guarded))
+        guarded = guarded or _refuses_missing_origin(app)
+        mapping = getattr(app, "application_mapping", None)
+        if isinstance(mapping, Mapping):
+            visit(mapping.get("websocket"), guarded)
+            return
+        routes = getattr(app, "routes", None)
+        if isinstance(routes, (list, tuple)):
+            for route in routes:
+                visit(getattr(route, "callback", None), guarded)
+            return
+        consumer = getattr(app, "consumer_class", None)
+        if isinstance(consumer, type):
+            if guarded and issubclass(consumer, AppWebsocketConsumer) and consumer not in found:
+                found.append(consumer)
+            return
+        for attr in _WRAPPED:
+            inner = getattr(app, attr, None)
+            if inner is not None and inner is not app:
+                visit(inner, guarded)
+                return
+
+    visit(application, False)
+    return found
+
+
+def check_origin_validator(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn when App Services sit behind a validator that refuses a PBX."""
+    if not getattr(settings, "ASGI_APPLICATION", None):
+        return []
+    from .catalogue import load_asgi_application
+
+    try:
+        application = load_asgi_application()
+    except Exception as error:  # whatever the module raises: report, never crash check
+        return [
+            checks.Warning(
+                f"ASGI_APPLICATION could not be loaded to check its WebSocket routes: {error}",
+                hint="Fix the module or the setting; daphne and runserver will fail the same way.",
+                id="appws.W005",
+            )
+        ]
+    services = guarded_services(application)
+    if not services:
+        return []
+    names = ", ".join(f"{cls.__module__}.{cls.__qualname__}" for cls in services)
+    return [
+        checks.Warning(
+            f"App Services ({names}) are routed behind an OriginValidator "
+            "(AllowedHostsOriginValidator) that refuses connections without an Origin "
+            "header: a PBX or any other non-browser client connecting to them is rejected "
+            "during the WebSocket handshake.",
+            hint=(
+                "Route App Services outside the validator (their logins are authenticated by "
+                "the digest, not by cookies), or use a validator that lets connections without "
+                f"an Origin through; see {DEPLOY_DOC}, 'Origins'."
+            ),
+            id="appws.W004",
+        )
+    ]

@@ -1,0 +1,48 @@
+"""The demo's ASGI application plus a service that subscribes to any topic."""
+
+from typing import Any
+
+from django.core.asgi import get_asgi_application
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from appws import mt  # noqa: E402
+from appws.routing import service_urls  # noqa: E402
+from demo_site.notes.services import NotesService  # noqa: E402
+from demo_site.services import EchoService  # noqa: E402
+
+
+class TopicService(EchoService):
+    """Echo, plus subscriptions to any topic the client names."""
+
+    apps = ("topics",)
+
+    @mt("Subscribe")
+    async def subscribe_topic(self, msg: dict[str, Any]) -> dict[str, Any]:
+        await self.subscribe(msg["topic"], msg)
+        return {}
+
+    @mt("Hold")
+    async def hold(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Keep this session busy, so that its channel fills up."""
+        import asyncio
+
+        await asyncio.sleep(min(float(msg.get("seconds", 1)), 5))
+        return {}
+
+    @mt("Notify")
+    async def notify_topic(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from appws import anotify
+
+        await anotify(msg["topic"], msg["message"])
+        return {}
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(service_urls(EchoService, NotesService, TopicService)),
+    }
+)

@@ -1,0 +1,346 @@
+"""System checks: what ``manage.py check`` (and ``check --deploy``) says about a site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator
+from channels.testing import WebsocketCommunicator
+from django.core.checks import run_checks
+from django.urls import path
+
+from appws import checks
+from appws.routing import service_urls
+from demo_site.services import EchoService
+from tests.services import NotesService
+
+ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 7)} | {f"appws.W00{n}" for n in range(1, 6)}
+HERE = "tests.integration.test_checks"
+
+
+def ids(messages: list[Any]) -> list[str]:
+    return [message.id for message in messages]
+
+
+def appws_ids(*, deploy: bool = False) -> list[str]:
+    return [
+        message.id
+        for message in run_checks(include_deployment_checks=deploy)
+        if message.id.startswith("appws.")
+    ]
+
+
+# -- the project's own settings are quiet ------------------------------------------
+
+
+def test_the_test_settings_pass_every_appws_check() -> None:
+    assert appws_ids() == []
+
+
+def test_the_demo_settings_pass_even_the_deploy_checks(settings: Any) -> None:
+    # The demo runs with DEBUG on unless told otherwise (pytest-django turns it off).
+    settings.DEBUG = True
+    assert appws_ids(deploy=True) == []
+
+
+def test_checks_are_tagged_appws(settings: Any) -> None:
+    settings.DEBUG = False
+    settings.APPWS = {"APPS": {"notes": {}}}
+    found = ids(run_checks(tags=["appws"], include_deployment_checks=True))
+    assert sorted(found) == ["appws.E003", "appws.W002", "appws.W003"]
+    assert set(found) <= ALL_APPWS_IDS
+
+
+# -- channel layer and cache --------------------------------------------------------
+
+
+def test_no_channel_layer_is_an_error(settings: Any) -> None:
+    del settings.CHANNEL_LAYERS
+    messages = checks.check_channel_layer(None)
+    assert ids(messages) == ["appws.E001"]
+    assert messages[0].is_serious()
+    assert "RedisChannelLayer" in messages[0].hint
+
+
+def test_a_layer_without_default_alias_is_an_error(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {"other": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert ids(checks.check_channel_layer(None)) == ["appws.E001"]
+
+
+def test_in_memory_layer_warns_only_in_production(settings: Any) -> None:
+    settings.DEBUG = False
+    messages = checks.check_in_memory_layer(None)
+    assert ids(messages) == ["appws.W002"]
+    assert "docs/deploy.md" in messages[0].hint
+    settings.DEBUG = True
+    assert checks.check_in_memory_layer(None) == []
+
+
+def test_in_memory_layer_is_a_deploy_check(settings: Any) -> None:
+    settings.DEBUG = False
+    assert "appws.W002" not in appws_ids()
+    assert "appws.W002" in appws_ids(deploy=True)
+
+
+def test_redis_layer_passes(settings: Any) -> None:
+    settings.DEBUG = False
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"]},
+        }
+    }
+    assert checks.check_channel_layer(None) == []
+    assert checks.check_in_memory_layer(None) == []
+
+
+def test_per_process_cache_warns_only_in_production(settings: Any) -> None:
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    messages = checks.check_shared_cache(None)
+    assert ids(messages) == ["appws.W003"]
+    assert "LOGIN_FAILURE_LIMIT" in messages[0].msg
+    settings.DEBUG = True
+    assert checks.check_shared_cache(None) == []
+
+
+def test_shared_cache_passes(settings: Any) -> None:
+    settings.DEBUG = False
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/1",
+        }
+    }
+    assert checks.check_shared_cache(None) == []
+
+
+# -- the APPWS setting -----------------------------------------------------------
+
+
+def test_unknown_appws_key_is_an_error(settings: Any) -> None:
+    settings.APPWS = {**settings.APPWS, "MAX_MESAGE_BYTES": 10}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E002"]
+    assert "MAX_MESAGE_BYTES" in messages[0].msg
+
+
+def test_appws_not_a_dict_is_an_error(settings: Any) -> None:
+    settings.APPWS = [("APPS", {})]
+    assert ids(checks.check_appws_setting(None)) == ["appws.E002"]
+
+
+def test_no_appws_setting_is_fine(settings: Any) -> None:
+    del settings.APPWS
+    assert checks.check_appws_setting(None) == []
+
+
+@pytest.mark.parametrize(
+    "apps",
+    [
+        {"notes": {}},
+        {"notes": {"password": None}},
+        {"notes": {"password": 1234}},
+        {"notes": "the-password"},
+        {"": {"password": "x"}},
+    ],
+)
+def test_app_without_string_password_is_an_error(settings: Any, apps: Any) -> None:
+    settings.APPWS = {"APPS": apps}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E003"]
+
+
+def test_every_bad_app_is_reported(settings: Any) -> None:
+    settings.APPWS = {"APPS": {"a": {}, "b": {"password": "ok"}, "c": {"password": 1}}}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E003", "appws.E003"]
+    assert "'a'" in messages[0].msg
+    assert "'c'" in messages[1].msg
+
+
+def test_apps_not_a_dict_is_an_error(settings: Any) -> None:
+    settings.APPWS = {"APPS": ["notes"]}
+    assert ids(checks.check_appws_setting(None)) == ["appws.E003"]
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, "1048576", True, None])
+def test_max_message_bytes_must_be_a_positive_int(settings: Any, size: Any) -> None:
+    settings.APPWS = {"MAX_MESSAGE_BYTES": size}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E004"]
+    assert "--websocket-max-message-size" in messages[0].hint
+
+
+def test_a_positive_max_message_bytes_passes(settings: Any) -> None:
+    settings.APPWS = {"MAX_MESSAGE_BYTES": 4096}
+    assert checks.check_appws_setting(None) == []
+
+
+def test_app_dirs_must_exist(settings: Any, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    a_file = tmp_path / "notes.htm"
+    a_file.write_text("<html></html>")
+    settings.APPWS = {"APP_DIRS": [tmp_path, str(tmp_path), missing, a_file]}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E005", "appws.E005"]
+    assert str(missing) in messages[0].msg
+    assert str(a_file) in messages[1].msg
+
+
+@pytest.mark.parametrize("app_dirs", ["/srv/apps", 5])
+def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
+    settings.APPWS = {"APP_DIRS": app_dirs}
+    assert ids(checks.check_appws_setting(None)) == ["appws.E005"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("HEARTBEAT_SECONDS", 0),
+        ("HEARTBEAT_SECONDS", "10"),
+        ("LOGIN_FAILURE_LIMIT", 0),
+        ("LOGIN_FAILURE_LIMIT", 2.5),
+        ("LOGIN_FAILURE_WINDOW", -1),
+        ("APP_CACHE_SECONDS", -1),
+        ("APP_CACHE_SECONDS", None),
+    ],
+)
+def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> None:
+    settings.APPWS = {key: value}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E006"]
+    assert key in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("HEARTBEAT_SECONDS", 0.5), ("LOGIN_FAILURE_LIMIT", 1), ("APP_CACHE_SECONDS", 0)],
+)
+def test_number_settings_in_range(settings: Any, key: str, value: Any) -> None:
+    settings.APPWS = {key: value}
+    assert checks.check_appws_setting(None) == []
+
+
+def test_setting_errors_stop_management_commands(settings: Any) -> None:
+    settings.APPWS = {"APPS": {"notes": {}}}
+    assert "appws.E003" in appws_ids()
+
+
+# -- daphne -------------------------------------------------------------------------
+
+
+def test_daphne_missing_warns(settings: Any) -> None:
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    messages = checks.check_daphne_installed(None)
+    assert ids(messages) == ["appws.W001"]
+    assert "404" in messages[0].msg
+    assert "before django.contrib.staticfiles" in messages[0].hint
+
+
+def test_daphne_after_staticfiles_is_daphnes_own_error(settings: Any) -> None:
+    installed = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    settings.INSTALLED_APPS = [*installed, "daphne"]
+    assert checks.check_daphne_installed(None) == []
+    assert "daphne.E001" in ids(run_checks())
+
+
+# -- origin validators ------------------------------------------------------------
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """A cookie-authenticated consumer that should keep its origin check."""
+
+
+class OriginValidatorAllowingNoOrigin(OriginValidator):
+    """The validator docs/deploy.md suggests: no Origin (a PBX) passes, others are checked."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        return parsed_origin is None or super().valid_origin(parsed_origin)
+
+
+service_urls_for_checks = service_urls(EchoService, NotesService)
+
+
+def _services() -> URLRouter:
+    return URLRouter(service_urls_for_checks)
+
+
+guarded = ProtocolTypeRouter({"websocket": AllowedHostsOriginValidator(_services())})
+guarded_deep = ProtocolTypeRouter(
+    {"websocket": AuthMiddlewareStack(AllowedHostsOriginValidator(_services()))}
+)
+only_chat_guarded = ProtocolTypeRouter(
+    {
+        "websocket": URLRouter(
+            [
+                path("chat/", AllowedHostsOriginValidator(ChatConsumer.as_asgi())),
+                *service_urls_for_checks,
+            ]
+        )
+    }
+)
+wildcard = ProtocolTypeRouter({"websocket": OriginValidator(_services(), ["*"])})
+no_origin_allowed = ProtocolTypeRouter(
+    {"websocket": OriginValidatorAllowingNoOrigin(_services(), ["127.0.0.1", "localhost"])}
+)
+
+
+@pytest.mark.parametrize("application", ["guarded", "guarded_deep"])
+def test_app_services_behind_origin_validator_warn(settings: Any, application: str) -> None:
+    settings.ASGI_APPLICATION = f"{HERE}.{application}"
+    messages = checks.check_origin_validator(None)
+    assert ids(messages) == ["appws.W004"]
+    assert "demo_site.services.EchoService" in messages[0].msg
+    assert "tests.services.NotesService" in messages[0].msg
+    assert "docs/deploy.md" in messages[0].hint
+
+
+@pytest.mark.parametrize("application", ["only_chat_guarded", "wildcard", "no_origin_allowed"])
+def test_app_services_reachable_without_origin_pass(settings: Any, application: str) -> None:
+    settings.ASGI_APPLICATION = f"{HERE}.{application}"
+    assert checks.check_origin_validator(None) == []
+
+
+def test_the_demo_application_passes(settings: Any) -> None:
+    settings.ASGI_APPLICATION = "demo_site.asgi.application"
+    assert checks.check_origin_validator(None) == []
+
+
+def test_no_asgi_application_is_not_checked(settings: Any) -> None:
+    del settings.ASGI_APPLICATION
+    assert checks.check_origin_validator(None) == []
+
+
+def test_an_unloadable_asgi_application_warns(settings: Any) -> None:
+    settings.ASGI_APPLICATION = "no_such_module_here.application"
+    messages = checks.check_origin_validator(None)
+    assert ids(messages) == ["appws.W005"]
+    assert "no_such_module_here" in messages[0].msg
+
+
+async def _handshake(application: Any, origin: bytes | None) -> bool:
+    headers = [(b"host", b"127.0.0.1")]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    comm = WebsocketCommunicator(application, "/apps/echo", headers=headers)
+    connected, _ = await comm.connect()
+    await comm.disconnect()
+    return connected
+
+
+async def test_what_the_warning_is_about() -> None:
+    # AllowedHostsOriginValidator: the site's own pages pass, a PBX (no Origin) does not.
+    assert await _handshake(guarded, b"http://127.0.0.1") is True
+    assert await _handshake(guarded, None) is False
+
+
+async def test_the_documented_validator_lets_a_pbx_in() -> None:
+    assert await _handshake(no_origin_allowed, None) is True
+    assert await _handshake(no_origin_allowed, b"http://127.0.0.1") is True
+    assert await _handshake(no_origin_allowed, b"https://evil.example") is False
