@@ -164,9 +164,13 @@ def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:
         LiveSession.objects.filter(pk=pk).update(
             last_activity=datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())
         )
-    removed, _ = ServerProcess.objects.filter(last_seen__lt=stale_cutoff()).delete()
+    _total, removed = ServerProcess.objects.filter(last_seen__lt=stale_cutoff()).delete()
     if removed:
-        logger.info("removed %d stale server process row(s) and their sessions", removed)
+        logger.info(
+            "removed %d stopped server process(es) and %d of their session row(s)",
+            removed.get("appws.ServerProcess", 0),
+            removed.get("appws.LiveSession", 0),
+        )
     return server_pk, came_back
 
 

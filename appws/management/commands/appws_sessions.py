@@ -36,8 +36,12 @@ class Command(BaseCommand):
         if options["sip"]:
             sessions = sessions.filter(sip=options["sip"])
         if options["sweep"]:
-            removed, _ = ServerProcess.objects.filter(last_seen__lt=live.stale_cutoff()).delete()
-            self.stdout.write(f"Removed {removed} row(s) of stopped server processes.")
+            stale = ServerProcess.objects.filter(last_seen__lt=live.stale_cutoff())
+            _total, counts = stale.delete()
+            self.stdout.write(
+                f"Removed {counts.get('appws.ServerProcess', 0)} stopped server process(es) "
+                f"and {counts.get('appws.LiveSession', 0)} session row(s)."
+            )
         elif options["disconnect"]:
             if not (options["app"] or options["sip"] or options["all"]):
                 raise CommandError("Say which sessions: --app, --sip, or --all.")

@@ -1,0 +1,115 @@
+"""appws_notify and appws_sessions, and the capacity watch on channels_redis's logger."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from appws import capacity
+from appws.models import LiveSession, ServerProcess
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+async def test_appws_notify_reaches_subscribers(connect):
+    from asgiref.sync import sync_to_async
+
+    comm = await connect(login=("notes", "notes-secret"))
+    await comm.request({"mt": "Subscribe", "topic": "ops", "src": "o"})
+    out = await sync_to_async(run)("appws_notify", "ops", '{"mt": "Ping", "n": 1}')
+    assert "Sent Ping to topic 'ops'" in out
+    assert await comm.receive_json_from() == {"mt": "Ping", "n": 1, "src": "o"}
+
+
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [("{nope", "not valid JSON"), ('{"n": 1}', '"mt"'), ('{"mt": "X", "src": "s"}', "src")],
+)
+def test_appws_notify_refuses_bad_messages(message, text):
+    with pytest.raises(CommandError, match=text):
+        run("appws_notify", "ops", message)
+
+
+def make_rows() -> None:
+    now = timezone.now()
+    alive = ServerProcess.objects.create(
+        ident="h:1:a", hostname="h", pid=1, started=now, last_seen=now
+    )
+    dead = ServerProcess.objects.create(
+        ident="h:2:b",
+        hostname="h",
+        pid=2,
+        started=now - timedelta(hours=1),
+        last_seen=now - timedelta(hours=1),
+    )
+    for server, sip in ((alive, "alice"), (dead, "ghost")):
+        LiveSession.objects.create(
+            channel_name=f"c!{sip}",
+            server=server,
+            app_name="notes",
+            sip=sip,
+            domain="example.com",
+            connected_at=now,
+            last_activity=now,
+        )
+
+
+@pytest.mark.django_db
+def test_appws_sessions_list_and_sweep():
+    make_rows()
+    listed = json.loads(run("appws_sessions", "--json"))
+    assert {row["user"]: row["stale"] for row in listed} == {
+        "alice@example.com": False,
+        "ghost@example.com": True,
+    }
+    assert "2 live session(s)." in run("appws_sessions")
+    assert "Removed 1 stopped server process(es) and 1 session row(s)." in run(
+        "appws_sessions", "--sweep"
+    )
+    assert [row["user"] for row in json.loads(run("appws_sessions", "--json"))] == [
+        "alice@example.com"
+    ]
+
+
+@pytest.mark.django_db
+def test_appws_sessions_disconnect_needs_a_selection():
+    make_rows()
+    with pytest.raises(CommandError, match="--app, --sip, or --all"):
+        run("appws_sessions", "--disconnect")
+    assert "Disconnected 1 session(s)." in run("appws_sessions", "--disconnect", "--sip", "ghost")
+    assert not LiveSession.objects.filter(sip="ghost").exists()
+
+
+def test_capacity_drops_become_warnings_with_the_topic(caplog):
+    capacity.install()
+    before = capacity.dropped_indications()
+    source = logging.getLogger("channels_redis.core")
+    token = capacity.current_topic.set("notes")
+    try:
+        with caplog.at_level(logging.WARNING, logger="appws.notify"):
+            source.info("%s of %s channels over capacity in group %s", 3, 7, "appws.t.notes.x")
+    finally:
+        capacity.current_topic.reset(token)
+    assert capacity.dropped_indications() == before + 3
+    warning = next(r for r in caplog.records if r.name == "appws.notify")
+    assert "topic 'notes' not delivered to 3 of 7" in warning.getMessage()
+
+
+def test_capacity_watch_keeps_other_info_records_as_quiet_as_before(caplog):
+    capacity.install()
+    capacity.install()  # idempotent
+    source = logging.getLogger("channels_redis.core")
+    assert sum(isinstance(f, capacity._CapacityWatch) for f in source.filters) == 1
+    with caplog.at_level(logging.DEBUG):
+        source.info("some other channels_redis chatter")
+    assert "chatter" not in caplog.text
