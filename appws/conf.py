@@ -27,6 +27,24 @@ DEFAULTS: dict[str, Any] = {
     # (daphne --websocket_max_message_size) above it, or the server closes the
     # socket before appws can answer.
     "MAX_MESSAGE_BYTES": 1024 * 1024,
+    # Deepest nesting of objects/arrays in a frame (the frame itself is 1).
+    "MAX_DEPTH": 32,
+    # Longest accepted src tag, in characters.
+    "MAX_SRC_LENGTH": 256,
+    # Subscriptions (topic, src) one session may hold.
+    "MAX_SUBSCRIPTIONS": 100,
+    # Messages per second per session, with bursts up to RATE_BURST; excess is
+    # answered with "rate-limited", and more than RATE_BURST refusals in a row
+    # close the socket (1008).
+    "RATE_LIMIT": 50,
+    "RATE_BURST": 100,
+    # Seconds a connection may take to log in before it is closed (4408).
+    "LOGIN_TIMEOUT": 30,
+    # Messages a connection may send before logging in; one more closes it (1008).
+    "MAX_MESSAGES_BEFORE_LOGIN": 20,
+    # Browser origins accepted besides the ALLOWED_HOSTS ("https://myapps.example.com",
+    # or "*"); connections without an Origin header (PBXs, scripts) are accepted.
+    "ALLOWED_ORIGINS": [],
     # Answer each KeepAlive with a KeepAlive (for clients that need traffic to
     # consider the connection alive, such as the public Go client).
     "KEEPALIVE_ECHO": False,

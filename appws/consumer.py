@@ -22,6 +22,7 @@ from .conf import appws_settings
 from .exceptions import AppwsError
 from .handlers import Handler, collect_handlers
 from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake, quote
+from .limits import RateLimiter, origin_allowed
 from .notifications import INDICATION_TYPE
 from .outage import is_layer_outage, retry_once
 from .session import Session
@@ -70,10 +71,16 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
         self.live_session_fields: dict[str, Any] = {}
         #: time.time() of the last frame received.
         self.last_activity = 0.0
-        options = appws_settings()
+        self._options = options = appws_settings()
         self._max_bytes: int = options["MAX_MESSAGE_BYTES"]
+        self._max_depth: int = options["MAX_DEPTH"]
+        self._max_src: int = options["MAX_SRC_LENGTH"]
         self._keepalive_echo: bool = options["KEEPALIVE_ECHO"]
         self._group_prefix: str = options["GROUP_PREFIX"]
+        self._rate = RateLimiter(options["RATE_LIMIT"], options["RATE_BURST"])
+        self._messages_before_login = 0
+        self._login_timer: asyncio.TimerHandle | None = None
+        self._timeout_task: asyncio.Task[None] | None = None
 
     # -- sending -----------------------------------------------------------
 
@@ -182,15 +189,46 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
         if self._closed:
             return
         self.last_activity = time.time()
+        if self.session is None:
+            self._messages_before_login += 1
+            if self._messages_before_login > self._options["MAX_MESSAGES_BEFORE_LOGIN"]:
+                await self.close_for(1008, "too many messages before login")
+                return
+        allowed = self._rate.allow()
+        if not allowed and self._rate.flooding:
+            await self.close_for(1008, "message flood")
+            return
         if text_data is None:
             await self._send_frame_error(protocol.binary_frame_error())
             return
         try:
-            message = protocol.decode_frame(text_data, self._max_bytes)
+            message = protocol.decode_frame(
+                text_data, self._max_bytes, max_depth=self._max_depth, max_src_length=self._max_src
+            )
         except protocol.FrameError as error:
             await self._send_frame_error(error)
             return
+        if not allowed:
+            await self.reply_error(
+                message,
+                "rate-limited",
+                f"more than {self._rate.rate:g} messages per second: slow down",
+            )
+            return
         await self.receive_message(message, text_data)
+
+    async def close_for(self, code: int, reason: str) -> None:
+        """Close the socket because of the client's behaviour, and say so in the log."""
+        logger.warning(
+            "closing %s connection from %s (code %d): %s",
+            type(self).__qualname__,
+            self.peer_address(),
+            code,
+            reason,
+        )
+        self._closed = True
+        self.stop_login_timer()
+        await self.close(code=code, reason=reason)
 
     async def receive_message(self, message: dict[str, Any], frame: str) -> None:
         """Route one decoded message: handshake first, then the handler registry."""
@@ -285,6 +323,13 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
         """
         src = request.get("src") if request is not None else None
         sources = self._subscriptions.get(topic)
+        if sources is None or src not in sources:
+            limit = self._options["MAX_SUBSCRIPTIONS"]
+            if sum(map(len, self._subscriptions.values())) >= limit:
+                raise AppwsError(
+                    "too-many-subscriptions",
+                    f"a session may hold {limit} subscriptions: end one before starting another",
+                )
         if sources is None:
             group = group_name(topic, self._group_prefix)
             layer = self._layer()
@@ -356,8 +401,45 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
 
     # -- connection --------------------------------------------------------
 
+    async def websocket_connect(self, message: Any) -> None:
+        origin = self._header(b"origin")
+        if origin is not None and not origin_allowed(origin, self._options["ALLOWED_ORIGINS"]):
+            logger.warning(
+                "WebSocket from origin %r refused (path %s, from %s): add its host to "
+                "ALLOWED_HOSTS or the origin to APPWS['ALLOWED_ORIGINS']",
+                origin,
+                self.scope.get("path"),
+                self.peer_address(),
+            )
+            self._closed = True
+            await self.close()  # before accept: the handshake is refused
+            return
+        await super().websocket_connect(message)
+        timeout = self._options["LOGIN_TIMEOUT"]
+        if timeout and not self._closed:
+            self._login_timer = asyncio.get_running_loop().call_later(
+                timeout, self._login_timed_out
+            )
+
+    def _login_timed_out(self) -> None:
+        if self.session is None and not self._closed:
+            self._timeout_task = asyncio.ensure_future(self.close_for(4408, "login timeout"))
+
+    def stop_login_timer(self) -> None:
+        """Cancel the login deadline (logged in, or closing)."""
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
+
+    def _header(self, name: bytes) -> str | None:
+        for key, value in self.scope.get("headers", ()):
+            if key == name:
+                return str(value.decode("latin-1"))
+        return None
+
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         self._closed = True
+        self.stop_login_timer()
         if self.channel_layer is not None:
             await self.unsubscribe_all()
         if self.live_session_pk is not None:

@@ -72,6 +72,8 @@ class Handshake:
 
         async def not_logged_in(self, message: Mapping[str, Any]) -> None: ...
 
+        def stop_login_timer(self) -> None: ...
+
     # -- hooks -------------------------------------------------------------
 
     async def get_app(self, name: str) -> AppAccount | None:
@@ -158,6 +160,7 @@ class Handshake:
             await self.close(code=THROTTLED_CLOSE_CODE if wait else LOGIN_FAILED_CLOSE_CODE)
             return
         self.session = session
+        self.stop_login_timer()
         login_logger.info(
             "AppLogin ok (app=%r sip=%r domain=%r from %s)",
             session.app,

@@ -71,8 +71,33 @@ def _parse(text: str) -> Any:
         ) from None
 
 
-def decode_frame(text: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, Any]:
-    """Parse one text frame into a message dict, raising ``FrameError`` if it is unusable."""
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(
+                (child, depth + 1) for child in item.values() if isinstance(child, (dict, list))
+            )
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
+
+
+def decode_frame(
+    text: str,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    *,
+    max_depth: int | None = None,
+    max_src_length: int | None = None,
+) -> dict[str, Any]:
+    """Parse one text frame into a message dict, raising ``FrameError`` if it is unusable.
+
+    ``max_depth`` bounds the nesting of objects and arrays (the frame itself is
+    depth 1); ``max_src_length`` bounds the length of ``src``.
+    """
     if _too_large(text, max_bytes):
         raise FrameError(
             "too-large",
@@ -82,6 +107,15 @@ def decode_frame(text: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[
     if not isinstance(message, dict):
         raise FrameError(
             "not-object", "frame is not a JSON object: send one JSON object per text frame"
+        )
+    # Counting brackets is cheap and bounds the depth, so most frames skip the walk.
+    if (
+        max_depth is not None
+        and text.count("{") + text.count("[") > max_depth
+        and _depth_exceeds(message, max_depth)
+    ):
+        raise FrameError(
+            "too-deep", f"frame nests deeper than {max_depth} levels: send flatter JSON"
         )
     mt = message.get("mt")
     if not isinstance(mt, str) or not mt:
@@ -93,6 +127,10 @@ def decode_frame(text: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[
             raise FrameError(
                 code, f'"{name}" must be a string: send a string or leave the field out'
             )
+    if max_src_length is not None and len(message.get("src", "")) > max_src_length:
+        raise FrameError(
+            "bad-src", f'"src" is longer than {max_src_length} characters: send a shorter tag'
+        )
     return message
 
 

@@ -1,0 +1,140 @@
+"""Limits per connection, each a setting with a safe default, and origin checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from appws.limits import RateLimiter, origin_allowed
+from appws.testing import AppwsCommunicator
+
+NOTES = ("notes", "notes-secret")
+
+
+def limit(settings, **values):
+    settings.APPWS = {**settings.APPWS, **values}
+
+
+async def test_nesting_deeper_than_the_limit(connect, settings):
+    limit(settings, MAX_DEPTH=4)
+    comm = await connect(login=NOTES)
+    ok = {"mt": "ListNotes", "a": {"b": {"c": [1]}}}  # depth 4
+    assert (await comm.request(ok))["mt"] == "ListNotesResult"
+    await comm.send_to(text_data=json.dumps({"mt": "ListNotes", "a": {"b": {"c": [[1]]}}}))
+    reply = await comm.receive_json_from()
+    assert reply["mt"] == "Error" and reply["error"] == "too-deep"
+    assert (await comm.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
+
+
+async def test_many_flat_brackets_are_not_depth(connect, settings):
+    limit(settings, MAX_DEPTH=3)
+    comm = await connect(login=NOTES)
+    reply = await comm.request({"mt": "ListNotes", "list": [[1], [2], [3], {"a": 1}]})
+    assert reply["mt"] == "ListNotesResult"
+
+
+async def test_src_longer_than_the_limit(connect, settings):
+    limit(settings, MAX_SRC_LENGTH=8)
+    comm = await connect()
+    assert (await comm.request({"mt": "AppChallenge", "src": "x" * 8}))["src"] == "x" * 8
+    reply = await comm.request({"mt": "AppChallenge", "src": "x" * 9})
+    assert reply["mt"] == "Error" and reply["error"] == "bad-src" and "src" not in reply
+
+
+async def test_subscriptions_per_session(connect, settings):
+    limit(settings, MAX_SUBSCRIPTIONS=2)
+    comm = await connect(login=NOTES)
+    for src in ("1", "2"):
+        assert "error" not in await comm.request({"mt": "Subscribe", "topic": "t", "src": src})
+    again = await comm.request({"mt": "Subscribe", "topic": "t", "src": "2"})
+    assert "error" not in again  # the same subscription again is no new one
+    reply = await comm.request({"mt": "Subscribe", "topic": "u", "src": "3"})
+    assert reply["error"] == "too-many-subscriptions" and reply["src"] == "3"
+    await comm.request({"mt": "Unsubscribe", "topic": "t", "src": "1", "one": True})
+    assert "error" not in await comm.request({"mt": "Subscribe", "topic": "u", "src": "3"})
+
+
+async def test_rate_limit_answers_excess_then_closes_a_flood(connect, settings):
+    limit(settings, RATE_LIMIT=0.001, RATE_BURST=3)
+    comm = await connect(login=NOTES)  # the login used 2 of 3 tokens
+    assert (await comm.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
+    for number in range(3):
+        reply = await comm.request({"mt": "ListNotes", "src": str(number)})
+        assert reply["error"] == "rate-limited" and reply["src"] == str(number)
+    await comm.send_json_to({"mt": "ListNotes"})
+    assert await comm.receive_output() == {
+        "type": "websocket.close",
+        "code": 1008,
+        "reason": "message flood",
+    }
+
+
+def test_rate_limiter_refills():
+    bucket = RateLimiter(rate=1000, burst=2)
+    assert bucket.allow() and bucket.allow()
+    bucket.updated -= 1  # one second later
+    assert bucket.allow() and bucket.refused_in_row == 0
+
+
+async def test_messages_before_login(connect, settings):
+    limit(settings, MAX_MESSAGES_BEFORE_LOGIN=3)
+    comm = await connect()
+    for _ in range(3):
+        await comm.request({"mt": "AppChallenge"})
+    await comm.send_json_to({"mt": "AppChallenge"})
+    closed = await comm.receive_output()
+    assert closed["code"] == 1008 and closed["reason"] == "too many messages before login"
+
+
+async def test_login_timeout(connect, settings):
+    limit(settings, LOGIN_TIMEOUT=0.05)
+    comm = await connect()
+    closed = await comm.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4408, "reason": "login timeout"}
+
+
+async def test_a_logged_in_session_outlives_the_login_timeout(connect, settings):
+    limit(settings, LOGIN_TIMEOUT=0.05)
+    comm = await connect(login=NOTES)
+    assert await comm.receive_nothing(timeout=0.2)
+    assert (await comm.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://localhost:8000", True),
+        ("https://testserver", True),
+        ("https://myapps.example.com", True),
+        ("https://evil.example.net", False),
+        ("null", False),
+        ("not a url", False),
+    ],
+)
+async def test_browser_origins(settings, caplog, origin, allowed):
+    from tests.services import application
+
+    settings.ALLOWED_HOSTS = ["localhost", "testserver"]
+    limit(settings, ALLOWED_ORIGINS=["https://myapps.example.com"])
+    comm = AppwsCommunicator(application, "/apps/notes", headers=[(b"origin", origin.encode())])
+    with caplog.at_level(logging.WARNING, logger="appws"):
+        connected, _code = await comm.connect()
+    assert connected is allowed
+    if not allowed:
+        assert f"WebSocket from origin {origin!r} refused" in caplog.text
+    await comm.disconnect()
+
+
+async def test_no_origin_header_is_a_pbx_or_a_script(connect):
+    comm = await connect(login=NOTES)
+    assert (await comm.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
+
+
+def test_origin_rules(settings):
+    settings.ALLOWED_HOSTS = [".example.com", "[::1]"]
+    assert origin_allowed("https://a.example.com", [])
+    assert origin_allowed("http://[::1]:8000", [])
+    assert not origin_allowed("https://example.org", [])
+    assert origin_allowed("https://example.org", ["*"])
