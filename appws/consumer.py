@@ -15,7 +15,6 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
-from django.core.exceptions import ImproperlyConfigured
 
 from . import live, protocol
 from .conf import appws_settings
@@ -24,16 +23,16 @@ from .handlers import Handler, collect_handlers
 from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake, quote
 from .limits import RateLimiter, origin_allowed
 from .notifications import INDICATION_TYPE
-from .outage import is_layer_outage, retry_once
+from .outage import is_layer_outage
 from .session import Session
-from .topics import group_name
+from .subscriptions import Subscriptions
 
 __all__ = ["LOGIN_FAILED_CLOSE_CODE", "AppWebsocketConsumer"]
 
 logger = logging.getLogger("appws")
 
 
-class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
+class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer):
     """Base class of an App Service: subclass it, set ``apps``, add ``@mt`` methods.
 
     Serves the AppWebsocket handshake (``AppChallenge``, ``AppLogin``,
@@ -121,7 +120,7 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
         # outage of the layer (Redis restarting) instead of ending the session.
         self.scope = scope
         layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_layer = layer  # type: ignore[assignment]  # None: no layer configured
+        self.channel_layer = layer  # None when no layer is configured
         self.base_send = send
         sources = [receive]
         if layer is not None:
@@ -129,47 +128,6 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
             sources.append(self._receive_from_layer)
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch(sources, self.dispatch)
-
-    async def _receive_from_layer(self) -> Any:
-        while True:
-            try:
-                return await self.channel_layer.receive(self.channel_name)
-            except Exception as error:
-                if not is_layer_outage(error):
-                    raise
-                logger.warning(
-                    "channel layer unreachable (%s): %s keeps its socket and rejoins its "
-                    "subscriptions when the layer is back",
-                    type(error).__name__,
-                    type(self).__qualname__,
-                )
-            await self._rejoin_groups()
-
-    async def _rejoin_groups(self) -> None:
-        """Wait for the layer to come back, then re-add every subscribed group.
-
-        A restarted Redis has forgotten the groups; indications sent while it
-        was down are lost.
-        """
-        delay = 0.1
-        while True:
-            await asyncio.sleep(delay)  # backing off from an unreachable server
-            try:
-                await self.channel_layer.new_channel()  # cheap probe of the layer
-                for topic in list(self._subscriptions):
-                    group = group_name(topic, self._group_prefix)
-                    await self.channel_layer.group_add(group, self.channel_name)
-            except Exception as error:
-                if not is_layer_outage(error):
-                    raise
-                delay = min(delay * 2, 2.0)
-                continue
-            logger.info(
-                "channel layer back: %s rejoined %d topic(s)",
-                type(self).__qualname__,
-                len(self._subscriptions),
-            )
-            return
 
     async def dispatch(self, message: Any) -> None:
         # Channels (>= 4.2) hops to a thread before every event to close stale
@@ -311,93 +269,20 @@ class AppWebsocketConsumer(Handshake, AsyncJsonWebsocketConsumer):
             )
             return
         if result is not None:
-            await self.reply(message, result, mt=handler.reply if "mt" not in result else None)
-
-    # -- subscriptions -----------------------------------------------------
-
-    async def subscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> None:
-        """Subscribe this session to ``topic``; indications carry ``request``'s ``src``.
-
-        Subscribing again with another ``src`` adds a subscription; with the
-        same ``src`` it changes nothing.
-        """
-        src = request.get("src") if request is not None else None
-        sources = self._subscriptions.get(topic)
-        if sources is None or src not in sources:
-            limit = self._options["MAX_SUBSCRIPTIONS"]
-            if sum(map(len, self._subscriptions.values())) >= limit:
-                raise AppwsError(
-                    "too-many-subscriptions",
-                    f"a session may hold {limit} subscriptions: end one before starting another",
-                )
-        if sources is None:
-            group = group_name(topic, self._group_prefix)
-            layer = self._layer()
             try:
-                await retry_once(lambda: layer.group_add(group, self.channel_name))
-            except Exception as error:
-                if is_layer_outage(error):
-                    raise AppwsError(
-                        "unavailable", "subscriptions are unavailable for a moment: try again"
-                    ) from error
-                raise
-            sources = self._subscriptions[topic] = []
-        if src not in sources:
-            sources.append(src)
-
-    async def unsubscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> bool:
-        """End the subscription to ``topic`` made with ``request``'s ``src``.
-
-        Without ``request``, end every subscription to ``topic``. Return whether
-        there was anything to end.
-        """
-        sources = self._subscriptions.get(topic)
-        if sources is None:
-            return False
-        if request is not None:
-            src = request.get("src")
-            if src not in sources:
-                return False
-            sources.remove(src)
-            if sources:
-                return True
-        del self._subscriptions[topic]
-        try:
-            await self._layer().group_discard(
-                group_name(topic, self._group_prefix), self.channel_name
-            )
-        except Exception as error:
-            # Forgotten locally, which is what counts: a stale group entry expires.
-            if not is_layer_outage(error):
-                raise
-        return True
-
-    async def unsubscribe_all(self) -> None:
-        """End every subscription of this session."""
-        for topic in list(self._subscriptions):
-            await self.unsubscribe(topic)
-
-    @property
-    def subscriptions(self) -> dict[str, tuple[str | None, ...]]:
-        """Topic -> the ``src`` of each live subscription to it."""
-        return {topic: tuple(sources) for topic, sources in self._subscriptions.items()}
-
-    async def appws_indication(self, event: Mapping[str, Any]) -> None:
-        """Called with an indication from :func:`appws.notify`: send it per subscription."""
-        sources = self._subscriptions.get(event["topic"])
-        if not sources or self._closed:
-            return
-        message = event["message"]
-        for src in sources:
-            await self.send_json(message if src is None else {**message, "src": src})
-
-    def _layer(self) -> Any:
-        if self.channel_layer is None:
-            raise ImproperlyConfigured(
-                "appws subscriptions need a channel layer: set CHANNEL_LAYERS "
-                "(InMemoryChannelLayer for one process, channels_redis beyond)"
-            )
-        return self.channel_layer
+                await self.reply(message, result, mt=handler.reply if "mt" not in result else None)
+            except (TypeError, ValueError):  # not JSON: a set, an object, inf, ...
+                logger.exception(
+                    "handler %s.%s() returned a reply that is not JSON",
+                    type(self).__qualname__,
+                    handler.attr,
+                )
+                await self.reply_error(
+                    message,
+                    "internal",
+                    "the service failed to handle this message",
+                    mt=handler.reply,
+                )
 
     # -- connection --------------------------------------------------------
 

@@ -53,6 +53,10 @@ class NotesService(AppWebsocketConsumer):
     async def bad_return(self, msg: dict[str, Any]) -> Any:
         return 42
 
+    @mt("NotJson")
+    async def not_json(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {"values": {1, 2}, "big": float("inf")}
+
     @mt("Renamed", reply="RenamedDone")
     async def renamed(self, msg: dict[str, Any]) -> dict[str, Any]:
         return {}

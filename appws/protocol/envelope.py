@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,9 +47,18 @@ def _too_large(text: str, max_bytes: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > max_bytes
 
 
+def _finite_float(text: str) -> float:
+    # 1e999 parses to inf without passing through parse_constant; replies could
+    # then not be encoded as JSON at all.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _ConstantError(text)
+    return value
+
+
 def _parse(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise FrameError(
             "not-json", "frame nests too deeply to parse: send flatter JSON objects"
@@ -56,7 +66,7 @@ def _parse(text: str) -> Any:
     except _ConstantError:
         raise FrameError(
             "not-json",
-            "frame uses NaN or Infinity, which are not JSON: send numbers or null instead",
+            "frame uses NaN, Infinity or a number out of range: send finite numbers or null",
         ) from None
     except json.JSONDecodeError as exc:
         raise FrameError(

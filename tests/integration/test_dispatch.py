@@ -81,7 +81,7 @@ async def test_appws_error_becomes_error_reply(notes):
     }
 
 
-@pytest.mark.parametrize("mt", ["Crash", "SyncCrash", "BadReturn"])
+@pytest.mark.parametrize("mt", ["Crash", "SyncCrash", "BadReturn", "NotJson"])
 async def test_unexpected_exception_is_internal_logged_and_connection_stays(notes, caplog, mt):
     caplog.set_level(logging.ERROR, logger="appws")
     reply = await notes.request({"mt": mt, "src": "x"})

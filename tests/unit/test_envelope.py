@@ -32,6 +32,8 @@ def frame_error(text: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> FrameE
         ('{"mt":"x","n":NaN}', "not-json"),
         ('{"mt":"x","n":Infinity}', "not-json"),
         ('{"mt":"x","n":-Infinity}', "not-json"),
+        ('{"mt":"x","n":1e999}', "not-json"),
+        ('{"mt":"x","n":[-1E400]}', "not-json"),
         ("\ufeff{}", "not-json"),
         ("[1]", "not-object"),
         ('"AppLogin"', "not-object"),
