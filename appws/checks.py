@@ -12,7 +12,8 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry without a string password |
 | ``appws.E004`` | Error | ``APPWS["MAX_MESSAGE_BYTES"]`` is not a positive integer |
 | ``appws.E005`` | Error | an ``APPWS["APP_DIRS"]`` entry is not an existing directory |
-| ``appws.E006`` | Error | a number setting (heartbeat, login failures, App cache) is out of range |
+| ``appws.E006`` | Error | a number setting (heartbeat, limits, App cache) is out of range |
+| ``appws.E007`` | Error | an ``APPWS["ALLOWED_ORIGINS"]`` entry that is not an origin |
 | ``appws.W001`` | Warning | ``daphne`` is not in ``INSTALLED_APPS`` |
 | ``appws.W002`` | Warning (deploy) | the in-memory channel layer with ``DEBUG = False`` |
 | ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
@@ -28,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig, apps
 from django.conf import settings
@@ -203,12 +205,20 @@ def _check_app_dirs(app_dirs: object) -> CheckMessages:
     return errors
 
 
-#: Number settings: (key, integer only, smallest allowed value, smallest is allowed).
-_NUMBERS: tuple[tuple[str, bool, float, bool], ...] = (
-    ("HEARTBEAT_SECONDS", False, 0, False),
-    ("LOGIN_FAILURE_LIMIT", True, 1, True),
-    ("LOGIN_FAILURE_WINDOW", False, 0, False),
-    ("APP_CACHE_SECONDS", False, 0, True),
+#: Number settings: (key, integer only, smallest allowed value, what it counts).
+#: A bound of None means "more than 0" (any positive number).
+_NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
+    ("HEARTBEAT_SECONDS", False, None, "seconds between heartbeats"),
+    ("LOGIN_FAILURE_LIMIT", True, 1, "failed logins before an address is refused"),
+    ("LOGIN_FAILURE_WINDOW", False, None, "seconds"),
+    ("APP_CACHE_SECONDS", False, 0, "seconds; 0 caches nothing"),
+    ("MAX_DEPTH", True, 1, "the frame itself is depth 1"),
+    ("MAX_SRC_LENGTH", True, 1, "characters"),
+    ("MAX_SUBSCRIPTIONS", True, 0, "subscriptions per session"),
+    ("RATE_LIMIT", False, None, "messages per second"),
+    ("RATE_BURST", True, 1, "messages"),
+    ("LOGIN_TIMEOUT", False, 0, "seconds; 0 is no limit"),
+    ("MAX_MESSAGES_BEFORE_LOGIN", True, 2, "a login takes AppChallenge and AppLogin"),
 )
 
 
@@ -227,19 +237,56 @@ def _check_numbers(options: Mapping[str, Any]) -> CheckMessages:
                 id="appws.E004",
             )
         )
-    for key, integer, low, inclusive in _NUMBERS:
+    for key, integer, low, meaning in _NUMBERS:
+        if key not in options:
+            continue
         value = options[key]
-        valid = (_is_int(value) if integer else _is_number(value)) and (
-            value >= low if inclusive else value > low
+        kind_ok = _is_int(value) if integer else _is_number(value)
+        if kind_ok and (value > 0 if low is None else value >= low):
+            continue
+        if low is None:
+            wanted = "a positive integer" if integer else "a positive number"
+        else:
+            wanted = f"an integer >= {low}" if integer else f"a number >= {low}"
+        errors.append(
+            checks.Error(
+                f'APPWS["{key}"] must be {wanted} ({meaning}), not {value!r}.',
+                hint=f"The default is {DEFAULTS[key]!r}.",
+                id="appws.E006",
+            )
         )
-        if not valid:
-            kind = "an integer" if integer else "a number"
-            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+    return errors
+
+
+def _check_allowed_origins(origins: object) -> CheckMessages:
+    if isinstance(origins, str) or not isinstance(origins, (list, tuple)):
+        return [
+            checks.Error(
+                'APPWS["ALLOWED_ORIGINS"] must be a list of origins.',
+                hint='APPWS = {"ALLOWED_ORIGINS": ["https://myapps.example.com"]}',
+                id="appws.E007",
+            )
+        ]
+    errors: CheckMessages = []
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or (parts.path or parts.query or parts.fragment)
+        ):
             errors.append(
                 checks.Error(
-                    f'APPWS["{key}"] must be {kind} {bound}, not {value!r}.',
-                    hint=f"The default is {DEFAULTS[key]!r}.",
-                    id="appws.E006",
+                    f'APPWS["ALLOWED_ORIGINS"] lists {origin!r}, which no browser sends as '
+                    "an Origin.",
+                    hint=(
+                        'Write origins as scheme://host[:port] with no path or trailing "/", '
+                        'e.g. "https://myapps.example.com", or "*" for any.'
+                    ),
+                    id="appws.E007",
                 )
             )
     return errors
@@ -274,6 +321,7 @@ def check_appws_setting(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
         *_check_apps(options["APPS"]),
         *_check_numbers(options),
         *_check_app_dirs(options["APP_DIRS"]),
+        *_check_allowed_origins(options.get("ALLOWED_ORIGINS", [])),
     ]
 
 
@@ -381,9 +429,9 @@ def check_origin_validator(app_configs: Sequence[AppConfig] | None, **kwargs: An
             "header: a PBX or any other non-browser client connecting to them is rejected "
             "during the WebSocket handshake.",
             hint=(
-                "Route App Services outside the validator (their logins are authenticated by "
-                "the digest, not by cookies), or use a validator that lets connections without "
-                f"an Origin through; see {DEPLOY_DOC}, 'Origins'."
+                "Route App Services outside the validator: appws checks browser origins "
+                "itself (ALLOWED_HOSTS and APPWS['ALLOWED_ORIGINS']) and lets connections "
+                f"without an Origin through; see {DEPLOY_DOC}, 'Origins'."
             ),
             id="appws.W004",
         )

@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     # sent as CSP frame-ancestors. None: any origin, as myApps needs by default.
     "FRAME_ANCESTORS": None,
     # Largest accepted text frame, in UTF-8 bytes. Keep the server's own limit
-    # (daphne --websocket_max_message_size) above it, or the server closes the
+    # (daphne --websocket-max-message-size) above it, or the server closes the
     # socket before appws can answer.
     "MAX_MESSAGE_BYTES": 1024 * 1024,
     # Deepest nesting of objects/arrays in a frame (the frame itself is 1).

@@ -171,7 +171,16 @@ class Handshake:
         if appws_settings()["TRACK_SESSIONS"] and django_apps.is_installed("appws"):
             # Before the reply: once a client is logged in, admins and App
             # changes must already find its row.
-            await live.register(cast("AppWebsocketConsumer", self), self._live_fields(session))
+            try:
+                await live.register(cast("AppWebsocketConsumer", self), self._live_fields(session))
+            except Exception:
+                # Tracking must not cost the login: the session works, unlisted.
+                login_logger.exception(
+                    "could not record the live session of App %r (%s); is the database "
+                    "migrated (manage.py migrate)?",
+                    session.app,
+                    session.sip,
+                )
         await self.reply(message, {"ok": True, "domain": session.instance_domain})
         await self.logged_in()
 
@@ -237,7 +246,11 @@ class Handshake:
             await self.reply_error(message, "bad-request", "CheckBuild needs a string 'url'")
             return
         build = self.get_build()
-        new_url = protocol.check_build_url(url, build) if build else None
+        try:
+            new_url = protocol.check_build_url(url, build) if build else None
+        except ValueError:  # urlsplit refuses e.g. "http://[" (an unclosed IPv6 literal)
+            await self.reply_error(message, "bad-request", "CheckBuild 'url' is not a URL")
+            return
         await self.reply(message, {"url": new_url} if new_url else {})
 
     async def _keep_alive(self, message: dict[str, Any], frame: str) -> None:

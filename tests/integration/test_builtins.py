@@ -43,6 +43,19 @@ async def test_check_build_needs_a_url(connect):
     assert (await comm.request({"mt": "AppChallenge"}))["mt"] == "AppChallengeResult"
 
 
+@pytest.mark.usefixtures("build")
+async def test_check_build_with_an_unparsable_url(connect):
+    comm = await connect()
+    reply = await comm.request({"mt": "CheckBuild", "url": "http://[::1/notes.htm", "src": "u"})
+    assert reply == {
+        "mt": "CheckBuildResult",
+        "error": "bad-request",
+        "errorText": "CheckBuild 'url' is not a URL",
+        "src": "u",
+    }
+    assert (await comm.request({"mt": "AppChallenge"}))["mt"] == "AppChallengeResult"
+
+
 async def test_keepalive_silent_by_default(connect):
     comm = await connect(login=("notes", "notes-secret"))
     await comm.send_json_to({"mt": "KeepAlive"})

@@ -19,7 +19,7 @@ from appws.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 
-ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 7)} | {f"appws.W00{n}" for n in range(1, 6)}
+ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 8)} | {f"appws.W00{n}" for n in range(1, 6)}
 HERE = "tests.integration.test_checks"
 
 
@@ -209,6 +209,13 @@ def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
         ("LOGIN_FAILURE_WINDOW", -1),
         ("APP_CACHE_SECONDS", -1),
         ("APP_CACHE_SECONDS", None),
+        ("MAX_DEPTH", 0),
+        ("MAX_SRC_LENGTH", 0),
+        ("MAX_SUBSCRIPTIONS", -1),
+        ("RATE_LIMIT", 0),
+        ("RATE_BURST", 0.5),
+        ("LOGIN_TIMEOUT", -5),
+        ("MAX_MESSAGES_BEFORE_LOGIN", 1),
     ],
 )
 def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> None:
@@ -220,11 +227,53 @@ def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> No
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("HEARTBEAT_SECONDS", 0.5), ("LOGIN_FAILURE_LIMIT", 1), ("APP_CACHE_SECONDS", 0)],
+    [
+        ("HEARTBEAT_SECONDS", 0.5),
+        ("LOGIN_FAILURE_LIMIT", 1),
+        ("APP_CACHE_SECONDS", 0),
+        ("MAX_SUBSCRIPTIONS", 0),
+        ("RATE_LIMIT", 0.5),
+        ("LOGIN_TIMEOUT", 0),
+        ("MAX_MESSAGES_BEFORE_LOGIN", 2),
+    ],
 )
 def test_number_settings_in_range(settings: Any, key: str, value: Any) -> None:
     settings.APPWS = {key: value}
     assert checks.check_appws_setting(None) == []
+
+
+def test_number_error_names_the_bound(settings: Any) -> None:
+    settings.APPWS = {"MAX_MESSAGES_BEFORE_LOGIN": 1, "RATE_LIMIT": 0}
+    texts = [message.msg for message in checks.check_appws_setting(None)]
+    assert texts == [
+        'APPWS["RATE_LIMIT"] must be a positive number (messages per second), not 0.',
+        'APPWS["MAX_MESSAGES_BEFORE_LOGIN"] must be an integer >= 2 (a login takes '
+        "AppChallenge and AppLogin), not 1.",
+    ]
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [["*"], ["https://myapps.example.com", "http://127.0.0.1:8000"], ("https://[::1]:8443",)],
+)
+def test_allowed_origins_pass(settings: Any, origins: Any) -> None:
+    settings.APPWS = {"ALLOWED_ORIGINS": origins}
+    assert checks.check_appws_setting(None) == []
+
+
+@pytest.mark.parametrize(
+    "origin", ["myapps.example.com", "https://myapps.example.com/", "wss://x.example", 5]
+)
+def test_allowed_origins_must_be_origins(settings: Any, origin: Any) -> None:
+    settings.APPWS = {"ALLOWED_ORIGINS": ["https://ok.example", origin]}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E007"]
+    assert repr(origin) in messages[0].msg
+
+
+def test_allowed_origins_must_be_a_list(settings: Any) -> None:
+    settings.APPWS = {"ALLOWED_ORIGINS": "https://myapps.example.com"}
+    assert ids(checks.check_appws_setting(None)) == ["appws.E007"]
 
 
 def test_setting_errors_stop_management_commands(settings: Any) -> None:
@@ -258,7 +307,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 class OriginValidatorAllowingNoOrigin(OriginValidator):
-    """The validator docs/deploy.md suggests: no Origin (a PBX) passes, others are checked."""
+    """A site's own validator: no Origin (a PBX) passes, browser origins are checked."""
 
     def valid_origin(self, parsed_origin: Any) -> bool:
         return parsed_origin is None or super().valid_origin(parsed_origin)
@@ -340,7 +389,7 @@ async def test_what_the_warning_is_about() -> None:
     assert await _handshake(guarded, None) is False
 
 
-async def test_the_documented_validator_lets_a_pbx_in() -> None:
+async def test_a_validator_letting_no_origin_through_lets_a_pbx_in() -> None:
     assert await _handshake(no_origin_allowed, None) is True
     assert await _handshake(no_origin_allowed, b"http://127.0.0.1") is True
     assert await _handshake(no_origin_allowed, b"https://evil.example") is False

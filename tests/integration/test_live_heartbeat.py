@@ -82,3 +82,17 @@ async def test_live_rows_link_the_app_row(connect, settings):
     comm = await connect(login=("notes", "notes-secret"))
     assert (await LiveSession.objects.aget()).app_id == app.pk
     await comm.disconnect()
+
+
+async def test_a_failure_to_record_the_session_does_not_cost_the_login(
+    connect, settings, monkeypatch, caplog
+):
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
+
+    async def broken(consumer, fields):
+        raise RuntimeError("no such table: appws_livesession")
+
+    monkeypatch.setattr(live, "register", broken)
+    comm = await connect(login=("notes", "notes-secret"), sip="untracked")
+    assert (await comm.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
+    assert "could not record the live session" in caplog.text
