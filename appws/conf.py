@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "KEEPALIVE_ECHO": False,
     # Prefix of the channel-layer group names of subscription topics.
     "GROUP_PREFIX": "appws",
+    # Seconds between re-adding a session to its subscription groups; keep it
+    # well below channels_redis's group_expiry (86400 by default). 0: never.
+    "GROUP_REFRESH_SECONDS": 3600,
     # Seconds an App read from the database stays in Django's cache (changes
     # through the admin, the ORM or appws_app invalidate it at once).
     "APP_CACHE_SECONDS": 30,

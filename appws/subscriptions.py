@@ -28,6 +28,8 @@ class Subscriptions:
     _group_prefix: str
     _options: dict[str, Any]
     _closed: bool
+    _group_refresh: asyncio.TimerHandle | None = None
+    _refresh_task: asyncio.Task[None] | None = None
 
     if TYPE_CHECKING:  # provided by Channels' consumer
         channel_layer: Any
@@ -62,8 +64,39 @@ class Subscriptions:
                     ) from error
                 raise
             sources = self._subscriptions[topic] = []
+            self._schedule_group_refresh()
         if src not in sources:
             sources.append(src)
+
+    def _schedule_group_refresh(self) -> None:
+        # channels_redis forgets a group member after its group_expiry (a day
+        # by default), and a PBX stays connected for weeks: re-add in time.
+        seconds = self._options["GROUP_REFRESH_SECONDS"]
+        if self._group_refresh is None and seconds:
+            loop = asyncio.get_running_loop()
+            self._group_refresh = loop.call_later(seconds, self._refresh_groups_soon)
+
+    def _refresh_groups_soon(self) -> None:
+        self._group_refresh = None
+        if self._subscriptions and not self._closed:
+            self._refresh_task = asyncio.ensure_future(self._refresh_groups())
+
+    async def _refresh_groups(self) -> None:
+        try:
+            for topic in list(self._subscriptions):
+                await self.channel_layer.group_add(
+                    group_name(topic, self._group_prefix), self.channel_name
+                )
+        except Exception as error:
+            if not is_layer_outage(error):
+                raise
+            # The outage path of the receive loop rejoins everything anyway.
+        self._schedule_group_refresh()
+
+    def _stop_group_refresh(self) -> None:
+        if self._group_refresh is not None:
+            self._group_refresh.cancel()
+            self._group_refresh = None
 
     async def unsubscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> bool:
         """End the subscription to ``topic`` made with ``request``'s ``src``.
@@ -96,6 +129,7 @@ class Subscriptions:
         """End every subscription of this session."""
         for topic in list(self._subscriptions):
             await self.unsubscribe(topic)
+        self._stop_group_refresh()
 
     @property
     def subscriptions(self) -> dict[str, tuple[str | None, ...]]:

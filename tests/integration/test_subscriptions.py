@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.layers import get_channel_layer
 
@@ -105,3 +107,20 @@ async def test_any_topic_text_works(connect, topic):
 async def test_notify_rejects_bad_indications(message, error):
     with pytest.raises(error):
         await anotify("notes", message)
+
+
+async def test_group_membership_is_renewed_before_the_layer_expires_it(connect, settings):
+    settings.APPWS = {**settings.APPWS, "GROUP_REFRESH_SECONDS": 0.05}
+    comm = await connect(login=NOTES)
+    await subscribe(comm, "renewed", "r")
+    layer = get_channel_layer()
+    group = group_name("renewed")
+    (channel,) = layer.groups[group]
+    layer.groups[group].clear()  # what an expired membership looks like
+    for _ in range(500):  # until the refresh timer has re-added it
+        if channel in layer.groups[group]:
+            break
+        await asyncio.sleep(0.01)
+    assert channel in layer.groups[group]
+    await anotify("renewed", {"mt": "Tick"})
+    assert await comm.receive_json_from() == {"mt": "Tick", "src": "r"}
