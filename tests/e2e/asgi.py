@@ -32,6 +32,21 @@ class TopicService(EchoService):
         await asyncio.sleep(min(float(msg.get("seconds", 1)), 5))
         return {}
 
+    @mt("Stats")
+    async def stats(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Test-only: what this process holds now (asyncio tasks; in-memory layer state)."""
+        import asyncio
+
+        layer = self.channel_layer
+        groups = getattr(layer, "groups", None)
+        channels = getattr(layer, "channels", None)
+        return {
+            "tasks": len(asyncio.all_tasks()),
+            "groups": None if groups is None else len(groups),
+            "group_members": None if groups is None else sum(map(len, groups.values())),
+            "channels": None if channels is None else len(channels),
+        }
+
     @mt("Notify")
     async def notify_topic(self, msg: dict[str, Any]) -> dict[str, Any]:
         from appws import anotify

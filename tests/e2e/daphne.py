@@ -48,6 +48,13 @@ class DaphneProcess:
         return self._process is not None and self._process.poll() is None
 
     @property
+    def pid(self) -> int:
+        """Process id of the running daphne (for /proc/<pid>/...)."""
+        if self._process is None:
+            raise RuntimeError("daphne is not running")
+        return self._process.pid
+
+    @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
