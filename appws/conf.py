@@ -34,13 +34,13 @@ DEFAULTS: dict[str, Any] = {
     # Subscriptions (topic, src) one session may hold.
     "MAX_SUBSCRIPTIONS": 100,
     # Messages per second per session, with bursts up to RATE_BURST; excess is
-    # answered with "rate-limited", and more than RATE_BURST refusals in a row
-    # close the socket (1008).
+    # answered with "rate-limited"; refusals are forgiven at half the rate, and
+    # more than RATE_BURST outstanding close the socket (4008).
     "RATE_LIMIT": 50,
     "RATE_BURST": 100,
     # Seconds a connection may take to log in before it is closed (4408).
     "LOGIN_TIMEOUT": 30,
-    # Messages a connection may send before logging in; one more closes it (1008).
+    # Messages a connection may send before logging in; one more closes it (4008).
     "MAX_MESSAGES_BEFORE_LOGIN": 20,
     # Browser origins accepted besides the ALLOWED_HOSTS ("https://myapps.example.com",
     # or "*"); connections without an Origin header (PBXs, scripts) are accepted.

@@ -29,6 +29,11 @@ from .subscriptions import Subscriptions
 
 __all__ = ["LOGIN_FAILED_CLOSE_CODE", "AppWebsocketConsumer"]
 
+#: Close codes for a client's behaviour. Servers may only send 1000 or codes
+#: from 3000 up (daphne refuses 1008), so these mirror 1008 and 408 in 4xxx.
+FLOOD_CLOSE_CODE = 4008
+LOGIN_TIMEOUT_CLOSE_CODE = 4408
+
 logger = logging.getLogger("appws")
 
 
@@ -126,8 +131,13 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         if layer is not None:
             self.channel_name = await layer.new_channel()
             sources.append(self._receive_from_layer)
-        with contextlib.suppress(StopConsumer):
-            await await_many_dispatch(sources, self.dispatch)
+        try:
+            with contextlib.suppress(StopConsumer):
+                await await_many_dispatch(sources, self.dispatch)
+        finally:
+            # Also when a handler's exception ended the consumer without a
+            # disconnect event: no row or group membership may outlive it.
+            await self._release()
 
     async def dispatch(self, message: Any) -> None:
         # Channels (>= 4.2) hops to a thread before every event to close stale
@@ -150,11 +160,11 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         if self.session is None:
             self._messages_before_login += 1
             if self._messages_before_login > self._options["MAX_MESSAGES_BEFORE_LOGIN"]:
-                await self.close_for(1008, "too many messages before login")
+                await self.close_for(FLOOD_CLOSE_CODE, "too many messages before login")
                 return
         allowed = self._rate.allow()
         if not allowed and self._rate.flooding:
-            await self.close_for(1008, "message flood")
+            await self.close_for(FLOOD_CLOSE_CODE, "message flood")
             return
         if text_data is None:
             await self._send_frame_error(protocol.binary_frame_error())
@@ -308,7 +318,9 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
 
     def _login_timed_out(self) -> None:
         if self.session is None and not self._closed:
-            self._timeout_task = asyncio.ensure_future(self.close_for(4408, "login timeout"))
+            self._timeout_task = asyncio.ensure_future(
+                self.close_for(LOGIN_TIMEOUT_CLOSE_CODE, "login timeout")
+            )
 
     def stop_login_timer(self) -> None:
         """Cancel the login deadline (logged in, or closing)."""
@@ -323,13 +335,18 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         return None
 
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
+        await self._release()
+        await super().websocket_disconnect(message)
+
+    async def _release(self) -> None:
+        """Give back what the session holds: timers, subscriptions, its live row."""
         self._closed = True
         self.stop_login_timer()
-        if self.channel_layer is not None:
+        self._stop_group_refresh()
+        if self.channel_layer is not None and self._subscriptions:
             await self.unsubscribe_all()
         if self.live_session_pk is not None:
             await live.unregister(self)
-        await super().websocket_disconnect(message)
 
 
 _Builtin = Callable[[AppWebsocketConsumer, dict[str, Any], str], Awaitable[None]]

@@ -38,6 +38,15 @@ _STRING_LOGIN_FIELDS = (*protocol.LOGIN_FIELDS, "digest", "pbxObj")
 _SHOWN_NAME = 80  # longest client-sent name quoted back in an errorText
 
 
+def _is_utf8(value: str) -> bool:
+    # A lone surrogate (from a \ud800 escape) is no text: databases refuse it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def quote(value: str) -> str:
     """``repr`` of a client-sent name, shortened for error texts."""
     return repr(value if len(value) <= _SHOWN_NAME else value[:_SHOWN_NAME] + "...")
@@ -190,8 +199,13 @@ class Handshake:
         if challenge is None:
             raise LoginFailed("no challenge: send AppChallenge before AppLogin")
         for field in _STRING_LOGIN_FIELDS:
-            if message.get(field) is not None and not isinstance(message[field], str):
+            value = message.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, str):
                 raise LoginFailed(f"AppLogin field {field!r} must be a string")
+            if not _is_utf8(value):
+                raise LoginFailed(f"AppLogin field {field!r} is not valid Unicode text")
         if message.get("info") is not None and not isinstance(message["info"], dict):
             raise LoginFailed("AppLogin field 'info' must be an object")
         app = message.get("app") or ""

@@ -11,33 +11,38 @@ from django.http.request import validate_host
 
 
 class RateLimiter:
-    """A token bucket: ``rate`` messages per second, bursts up to ``burst``."""
+    """A token bucket: ``rate`` messages per second, bursts up to ``burst``.
 
-    __slots__ = ("burst", "rate", "refused_in_row", "tokens", "updated")
+    Refused messages are forgiven at half the rate; more than ``burst`` of them
+    outstanding is a flood (a client keeping above 1.5 times the rate), not a spike.
+    """
+
+    __slots__ = ("burst", "rate", "refused", "tokens", "updated")
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = burst
         self.tokens = float(burst)
+        self.refused = 0.0
         self.updated = time.monotonic()
-        self.refused_in_row = 0
 
     def allow(self) -> bool:
         """Take a token for one message; False when the bucket is empty."""
         now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        elapsed = now - self.updated
         self.updated = now
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.refused = max(0.0, self.refused - elapsed * self.rate / 2)
         if self.tokens >= 1:
             self.tokens -= 1
-            self.refused_in_row = 0
             return True
-        self.refused_in_row += 1
+        self.refused += 1
         return False
 
     @property
     def flooding(self) -> bool:
-        """More than a burst's worth of messages refused in a row: a flood, not a spike."""
-        return self.refused_in_row > self.burst
+        """More than a burst's worth of refused messages outstanding."""
+        return self.refused > self.burst
 
 
 def _allowed_hosts() -> list[str]:

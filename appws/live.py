@@ -55,11 +55,22 @@ class _Registry:
         self.task: asyncio.Task[None] | None = None
         self.server_pk: int | None = None
         self.last_beat = 0.0
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _start_lock(self) -> asyncio.Lock:
+        # One lock per event loop: a lock must not be shared across loops.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
     async def add(self, consumer: AppWebsocketConsumer, fields: dict[str, Any]) -> None:
-        if self.server_pk is None or self.task is None or self.task.done():
-            self.server_pk = await database_sync_to_async(_touch_server)()
-            self.task = asyncio.get_running_loop().create_task(self._heartbeat())
+        # Logins overlap: only one of them may (re)start the heartbeat, and no row
+        # may be written before the process row exists.
+        async with self._start_lock():
+            if self.task is None or self.task.done():
+                self.server_pk = await database_sync_to_async(_touch_server)()
+                self.task = asyncio.get_running_loop().create_task(self._heartbeat())
         consumer.live_session_fields = fields
         consumer.live_session_pk = await database_sync_to_async(_create_row)(
             {**fields, "server_id": self.server_pk}
@@ -72,11 +83,12 @@ class _Registry:
         if pk is not None:
             await database_sync_to_async(_delete_row)(pk)
         if not self.consumers and self.task is not None:
-            # Nothing to keep alive: stop beating until the next login.
-            self.task.cancel()
+            # Nothing to keep alive: stop beating until the next login. Detach
+            # first, so that a login meanwhile starts a heartbeat of its own.
+            task, self.task = self.task, None
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+                await task
 
     async def _heartbeat(self) -> None:
         interval = appws_settings()["HEARTBEAT_SECONDS"]

@@ -17,14 +17,21 @@ def is_layer_outage(error: BaseException) -> bool:
     """Whether ``error`` means the channel layer's server is unreachable right now."""
     if isinstance(error, (OSError, asyncio.TimeoutError, EOFError)):
         return True
-    # redis-py's errors do not derive from the built-in ConnectionError.
-    kind = type(error)
-    return kind.__module__.startswith("redis") and kind.__name__ in {
-        "ConnectionError",
-        "TimeoutError",
-        "BusyLoadingError",
-        "ReadOnlyError",
-    }
+    try:
+        import redis.exceptions
+    except ImportError:
+        return False
+    # redis-py's errors do not derive from the built-in ones. Its ConnectionError
+    # covers a full connection pool (MaxConnectionsError) too.
+    return isinstance(
+        error,
+        (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.BusyLoadingError,
+            redis.exceptions.ReadOnlyError,
+        ),
+    )
 
 
 async def retry_once(operation: Callable[[], Awaitable[T]]) -> T:

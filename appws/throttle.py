@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 
 from .conf import appws_settings
 
@@ -14,14 +16,23 @@ def _keys(address: str) -> tuple[str, str]:
     return f"appws:fail:{tag}", f"appws:fail-start:{tag}"
 
 
+async def _get(key: str, default: float) -> Any:
+    backend = caches["default"]
+    if isinstance(backend, LocMemCache):
+        # In-process and thread-safe: no need for aget()'s hop to a thread on
+        # every login.
+        return backend.get(key, default)
+    return await backend.aget(key, default)
+
+
 async def blocked_for(address: str) -> int:
     """Seconds until ``address`` may try again; 0 when it may try now."""
     options = appws_settings()
     count_key, start_key = _keys(address)
-    count = await cache.aget(count_key, 0)
+    count = await _get(count_key, 0)
     if count < options["LOGIN_FAILURE_LIMIT"]:
         return 0
-    start = await cache.aget(start_key, time.time())
+    start = await _get(start_key, time.time())
     return max(1, int(start + options["LOGIN_FAILURE_WINDOW"] - time.time()))
 
 

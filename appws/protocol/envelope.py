@@ -56,9 +56,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
 def _parse(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return _DECODER.decode(text)
     except RecursionError:
         raise FrameError(
             "not-json", "frame nests too deeply to parse: send flatter JSON objects"
@@ -147,7 +151,7 @@ def decode_frame(
 def encode_message(message: Mapping[str, Any]) -> str:
     """Encode an outgoing message as compact, ASCII-only JSON."""
     # ensure_ascii: a lone surrogate becomes a \udxxx escape instead of breaking UTF-8 later.
-    return json.dumps(dict(message), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return _ENCODER.encode(message if isinstance(message, dict) else dict(message))
 
 
 def binary_frame_error() -> FrameError:

@@ -66,16 +66,29 @@ async def test_rate_limit_answers_excess_then_closes_a_flood(connect, settings):
     await comm.send_json_to({"mt": "ListNotes"})
     assert await comm.receive_output() == {
         "type": "websocket.close",
-        "code": 1008,
+        "code": 4008,
         "reason": "message flood",
     }
 
 
-def test_rate_limiter_refills():
-    bucket = RateLimiter(rate=1000, burst=2)
+def test_rate_limiter_refills_and_forgives_at_half_the_rate():
+    bucket = RateLimiter(rate=10, burst=2)
     assert bucket.allow() and bucket.allow()
-    bucket.updated -= 1  # one second later
-    assert bucket.allow() and bucket.refused_in_row == 0
+    assert not bucket.allow() and not bucket.allow() and not bucket.allow()
+    assert bucket.flooding  # 3 refusals outstanding > burst 2
+    bucket.updated -= 0.2  # 0.2 s later: 2 tokens back, 1 refusal forgiven
+    assert bucket.allow()
+    assert not bucket.flooding
+
+
+def test_a_client_at_twice_the_rate_is_a_flood_in_time():
+    bucket = RateLimiter(rate=10, burst=5)
+    for _ in range(200):  # 20 messages per second for 10 simulated seconds
+        bucket.updated -= 0.05
+        bucket.allow()
+        if bucket.flooding:
+            break
+    assert bucket.flooding
 
 
 async def test_messages_before_login(connect, settings):
@@ -85,7 +98,7 @@ async def test_messages_before_login(connect, settings):
         await comm.request({"mt": "AppChallenge"})
     await comm.send_json_to({"mt": "AppChallenge"})
     closed = await comm.receive_output()
-    assert closed["code"] == 1008 and closed["reason"] == "too many messages before login"
+    assert closed["code"] == 4008 and closed["reason"] == "too many messages before login"
 
 
 async def test_login_timeout(connect, settings):
