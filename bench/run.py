@@ -1,0 +1,580 @@
+"""The benchmark harness: start every server on loopback, run the workloads, report.
+
+    python -m bench            # full run (about ten minutes): bench/results/results.json, chart.png
+    python -m bench --quick    # the same workloads, smaller (under a minute): quick-*.json/png
+    python -m bench --profile  # py-spy profiles of the servers under echo load
+
+Timings are medians over repeated runs, interleaved between servers so that a noisy
+neighbour slows all of them alike, and are read as ratios against the baselines of
+the same run: a bare Channels consumer on the same daphne, uvicorn, raw websockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import client
+from bench.client import Target
+from bench.servers import (
+    APPWS_PATH,
+    BARE_NOCLEANUP_PATH,
+    BARE_PATH,
+    Daphne,
+    RawWebsockets,
+    Server,
+    Uvicorn,
+    bench_env,
+    prepare_database,
+    redis_server,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Names of the services measured, as they appear in tables and JSON.
+APPWS_DAPHNE = "appws@daphne"
+APPWS_TRACKED = "appws+tracking@daphne"
+APPWS_UVICORN = "appws@uvicorn"
+BARE_DAPHNE = "channels@daphne"
+BARE_NOCLEANUP = "channels-no-db-hop@daphne"
+BARE_UVICORN = "channels@uvicorn"
+RAW = "websockets"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes of one run; ``full``, ``quick`` and ``smoke`` are the presets."""
+
+    mode: str = "full"
+    repeats: int = 5
+    pingpong: int = 3000
+    pipelined: int = 6000
+    connections: int = 50
+    connections_messages: int = 6000
+    logins: int = 300
+    logins_concurrent: int = 600
+    login_workers: int = 10
+    fanout_subscribers: int = 1000
+    fanout_notifies: int = 10
+    memory_steps: tuple[int, ...] = (1000, 5000)
+    churn_cycles: int = 5000
+    # RSS climbs to a plateau over the first few thousand cycles (allocator high
+    # water, bare Channels alike): "before" is read once the server is warm.
+    churn_warmup: int = 2000
+    # With tracking a cycle writes and deletes a database row: SQLite makes it slow.
+    churn_tracked_cycles: int = 2000
+    settle: float = 2.0
+    redis: bool = True
+
+    @classmethod
+    def preset(cls, mode: str) -> Config:
+        if mode == "quick":
+            return cls(
+                mode="quick",
+                repeats=3,
+                pingpong=300,
+                pipelined=600,
+                connections_messages=600,
+                logins=30,
+                logins_concurrent=40,
+                fanout_subscribers=200,
+                fanout_notifies=3,
+                memory_steps=(100, 300),
+                churn_cycles=200,
+                churn_warmup=50,
+                churn_tracked_cycles=60,
+                settle=0.5,
+            )
+        if mode == "smoke":
+            return cls(
+                mode="smoke",
+                repeats=1,
+                pingpong=100,
+                pipelined=200,
+                connections=10,
+                connections_messages=200,
+                logins=10,
+                logins_concurrent=10,
+                login_workers=2,
+                fanout_subscribers=20,
+                fanout_notifies=2,
+                memory_steps=(10, 20),
+                churn_cycles=30,
+                churn_warmup=10,
+                churn_tracked_cycles=20,
+                settle=0.3,
+            )
+        return cls()
+
+
+# -- targets ---------------------------------------------------------------
+
+TARGETS = {
+    "appws_goal": {
+        "echo_ratio_min": 1.0,
+        "echo_ratio_aim": 1.3,
+        "logins_per_roundtrip": 1 / 3,
+        "fanout_p99_ms_memory": 100,
+        "fanout_p99_ms_redis": 250,
+        "kib_per_session": 64,
+        "churn_rss_pct": 5,
+    }
+}
+
+
+def _median_runs(runs: list[dict[str, float]]) -> dict[str, Any]:
+    keys = runs[0].keys()
+    return {**{key: statistics.median(run[key] for run in runs) for key in keys}, "runs": runs}
+
+
+def _interleaved(
+    targets: list[Target], repeats: int, workload: Callable[[Target], dict[str, float]]
+) -> dict[str, Any]:
+    """Run ``workload`` on every target, round after round; medians per target."""
+    runs: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets}
+    for _ in range(repeats):
+        for target in targets:
+            runs[target.name].append(workload(target))
+    return {name: _median_runs(values) for name, values in runs.items()}
+
+
+_T0 = time.monotonic()
+
+
+def _log(text: str) -> None:
+    print(f"[{time.monotonic() - _T0:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _started(*servers: Any) -> Iterator[None]:
+    """Start ``servers`` (anything with start() and stop()); stop them all at the end."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        starts = [pool.submit(server.start) for server in servers]
+    try:
+        for start in starts:
+            start.result()  # raises if one did not start
+        yield
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+def _appws(name: str, server: Server) -> Target:
+    return Target(name, server.url(APPWS_PATH), server.pid, login=True)
+
+
+def _bare(name: str, server: Server, path: str = BARE_PATH) -> Target:
+    return Target(name, server.url(path), server.pid, login=False)
+
+
+def _raw(server: Server) -> Target:
+    return Target(RAW, server.url("/"), server.pid, login=False)
+
+
+# -- the workloads ---------------------------------------------------------
+
+
+def run_throughput(config: Config, db: Path) -> dict[str, Any]:
+    """Workloads 1-4: echo (ping-pong, pipelined, many connections) and logins."""
+    daphne = Daphne(bench_env(db))
+    tracked = Daphne(bench_env(db, track=True))
+    uvicorn = Uvicorn(bench_env(db))
+    raw = RawWebsockets()
+    with _started(daphne, tracked, uvicorn, raw):
+        echo_targets = [
+            _appws(APPWS_DAPHNE, daphne),
+            _bare(BARE_DAPHNE, daphne),
+            _bare(BARE_NOCLEANUP, daphne, BARE_NOCLEANUP_PATH),
+            _appws(APPWS_UVICORN, uvicorn),
+            _bare(BARE_UVICORN, uvicorn),
+            _raw(raw),
+        ]
+        results: dict[str, Any] = {}
+        _log("echo: ping-pong on one connection")
+        results["echo_pingpong"] = _interleaved(
+            echo_targets,
+            config.repeats,
+            lambda t: client.run(client.echo_pingpong, t, config.pingpong),
+        )
+        _log("echo: pipelined on one connection")
+        results["echo_pipelined"] = _interleaved(
+            echo_targets,
+            config.repeats,
+            lambda t: client.run(client.echo_pipelined, t, config.pipelined),
+        )
+        _log(f"echo: {config.connections} connections")
+        results["echo_connections"] = _interleaved(
+            echo_targets,
+            config.repeats,
+            lambda t: client.run(
+                client.echo_connections, t, config.connections_messages, config.connections
+            ),
+        )
+        login_targets = [
+            _appws(APPWS_DAPHNE, daphne),
+            _appws(APPWS_TRACKED, tracked),
+            _bare(BARE_DAPHNE, daphne),
+            _appws(APPWS_UVICORN, uvicorn),
+            _bare(BARE_UVICORN, uvicorn),
+            _raw(raw),
+        ]
+        _log("logins: one at a time")
+        results["logins"] = _interleaved(
+            login_targets, config.repeats, lambda t: client.run(client.logins, t, config.logins)
+        )
+        _log(f"logins: {config.login_workers} clients at once")
+        results["logins_concurrent"] = _interleaved(
+            login_targets,
+            config.repeats,
+            lambda t: client.run(client.logins, t, config.logins_concurrent, config.login_workers),
+        )
+    return results
+
+
+def run_fanout(config: Config, db: Path) -> dict[str, Any]:
+    """Workload 5: one notify to many subscribers, in memory and through Redis."""
+    results: dict[str, Any] = {"memory": {}, "redis": {}}
+    subscribers, notifies = config.fanout_subscribers, config.fanout_notifies
+    daphne = Daphne(bench_env(db))
+    raw = RawWebsockets()
+    with _started(daphne, raw):
+        for target in (_appws(APPWS_DAPHNE, daphne), _bare(BARE_DAPHNE, daphne), _raw(raw)):
+            _log(f"fan-out in memory: {target.name}, {subscribers} subscribers")
+            results["memory"][target.name] = client.run(
+                client.fanout, [target], target, subscribers, notifies
+            )
+    redis = redis_server() if config.redis else None
+    if redis is None:
+        results["redis"] = {"skipped": "redis-server not found (apt-get install redis-server)"}
+        return results
+    with _started(redis):
+        env = bench_env(db, BENCH_REDIS_URL=redis.url, BENCH_REDIS_PREFIX="bench")
+        first, second = Daphne(env), Daphne(env)
+        with _started(first, second):
+            for make in (_appws, _bare):
+                name = APPWS_DAPHNE if make is _appws else BARE_DAPHNE
+                a, b = make(name, first), make(name, second)
+                _log(f"fan-out through Redis, two processes: {name}, {subscribers} subscribers")
+                results["redis"][f"{name} x2"] = client.run(
+                    client.fanout, [a, b], a, subscribers, notifies
+                )
+    return results
+
+
+def run_memory(config: Config, db: Path) -> dict[str, Any]:
+    """Workload 6: server RSS per idle session, each server fresh."""
+    results: dict[str, Any] = {}
+    makers: list[tuple[str, Callable[[], Server], Callable[[Server], Target]]] = [
+        (APPWS_DAPHNE, lambda: Daphne(bench_env(db)), lambda s: _appws(APPWS_DAPHNE, s)),
+        (APPWS_UVICORN, lambda: Uvicorn(bench_env(db)), lambda s: _appws(APPWS_UVICORN, s)),
+        (BARE_DAPHNE, lambda: Daphne(bench_env(db)), lambda s: _bare(BARE_DAPHNE, s)),
+        (RAW, RawWebsockets, _raw),
+    ]
+    for name, make_server, make_target in makers:
+        _log(f"memory: {name}, {' then '.join(map(str, config.memory_steps))} idle sessions")
+        server = make_server()
+        with _started(server):
+            results[name] = client.run(
+                client.memory, make_target(server), config.memory_steps, config.settle
+            )
+    return results
+
+
+def run_churn(config: Config, db: Path) -> dict[str, Any]:
+    """Workload 7: connect / log in / Echo / disconnect cycles on a fresh server."""
+    results: dict[str, Any] = {}
+    for name, track in ((APPWS_DAPHNE, False), (APPWS_TRACKED, True)):
+        cycles = config.churn_tracked_cycles if track else config.churn_cycles
+        _log(f"churn: {name}, {cycles} cycles")
+        server = Daphne(bench_env(db, track=track))
+        with _started(server):
+            results[name] = client.run(
+                client.churn,
+                _appws(name, server),
+                cycles,
+                config.churn_warmup // 4 if track else config.churn_warmup,
+                settle=config.settle,
+            )
+    return results
+
+
+# -- verdicts, table, files ------------------------------------------------
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of issue 7: the measured value, the goal, met or not."""
+    goal = TARGETS["appws_goal"]
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, target: str, met: bool | None) -> None:
+        out.append({"target": name, "value": value, "goal": target, "met": met})
+
+    for workload in ("echo_pingpong", "echo_pipelined", "echo_connections"):
+        ratio = results[workload][APPWS_DAPHNE]["rate"] / results[workload][BARE_DAPHNE]["rate"]
+        add(
+            f"{workload}: appws / channels on daphne",
+            ratio,
+            f">= {goal['echo_ratio_min']} (aim {goal['echo_ratio_aim']})",
+            ratio >= goal["echo_ratio_min"],
+        )
+    echo = results["echo_pingpong"][APPWS_DAPHNE]["rate"]
+    for key, what in (("rate", "connect+login+close"), ("exchange_rate", "challenge+login only")):
+        ratio = results["logins"][APPWS_DAPHNE][key] / echo
+        add(
+            f"logins/s ({what}) / echo round trips/s",
+            ratio,
+            ">= 0.333",
+            ratio >= goal["logins_per_roundtrip"],
+        )
+    fanout = results["fanout"]
+    p99 = fanout["memory"][APPWS_DAPHNE]["p99_ms"]
+    add("fan-out p99 in memory (ms)", p99, "< 100", p99 < goal["fanout_p99_ms_memory"])
+    redis = fanout["redis"].get(f"{APPWS_DAPHNE} x2")
+    if redis is None:
+        add("fan-out p99 through Redis (ms)", None, "< 250", None)
+    else:
+        p99 = redis["p99_ms"]
+        add("fan-out p99 through Redis (ms)", p99, "< 250", p99 < goal["fanout_p99_ms_redis"])
+    for step, point in results["memory"][APPWS_DAPHNE]["sessions"].items():
+        kib = point["per_session_kib"]
+        add(f"KiB per idle session at {step}", kib, "<= 64", kib <= goal["kib_per_session"])
+    for name, churn in results["churn"].items():
+        pct = churn["rss_change_pct"]
+        add(f"churn {name}: RSS change %", pct, "within 5", abs(pct) <= goal["churn_rss_pct"])
+        growth = churn["task_growth"]
+        add(f"churn {name}: task growth", growth, "<= 0", growth <= 0)
+    return out
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The results as Markdown tables."""
+    lines: list[str] = []
+    echo_names = list(results["echo_pingpong"])
+    lines += [
+        "| service | ping-pong msg/s | pipelined msg/s | 50 conns msg/s "
+        "| server CPU µs/msg (ping-pong / pipelined / 50 conns) | ratio to channels@daphne |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for name in echo_names:
+        rows = [results[w][name] for w in ("echo_pingpong", "echo_pipelined", "echo_connections")]
+        bases = [
+            results[w][BARE_DAPHNE] for w in ("echo_pingpong", "echo_pipelined", "echo_connections")
+        ]
+        ratios = " / ".join(
+            f"{r['rate'] / b['rate']:.2f}x" for r, b in zip(rows, bases, strict=True)
+        )
+        cpu = " / ".join(_fmt(r["server_cpu_us"]) for r in rows)
+        lines.append(
+            f"| {name} | {_fmt(rows[0]['rate'])} | {_fmt(rows[1]['rate'])} "
+            f"| {_fmt(rows[2]['rate'])} | {cpu} | {ratios} |"
+        )
+    lines += [
+        "",
+        "| service | logins/s one at a time | challenge+login only /s "
+        "| logins/s 10 clients | server CPU µs per login |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in results["logins"].items():
+        many = results["logins_concurrent"][name]
+        lines.append(
+            f"| {name} | {_fmt(row['rate'])} | {_fmt(row['exchange_rate'])} "
+            f"| {_fmt(many['rate'])} | {_fmt(row['server_cpu_us'])} |"
+        )
+    lines += [
+        "",
+        "| fan-out | subscribers | p50 ms | p99 ms | last ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for layer in ("memory", "redis"):
+        for name, row in results["fanout"][layer].items():
+            if name == "skipped":
+                lines.append(f"| {layer}: skipped ({row}) | | | | |")
+                continue
+            lines.append(
+                f"| {layer}: {name} | {row['subscribers']} | {_fmt(row['p50_ms'], 1)} "
+                f"| {_fmt(row['p99_ms'], 1)} | {_fmt(row['last_ms'], 1)} |"
+            )
+    steps = list(next(iter(results["memory"].values()))["sessions"])
+    lines += [
+        "",
+        "| memory | base RSS MiB | " + " | ".join(f"KiB/session at {s}" for s in steps) + " |",
+        "|---|---:|" + "---:|" * len(steps),
+    ]
+    for name, row in results["memory"].items():
+        per = " | ".join(_fmt(row["sessions"][s]["per_session_kib"], 1) for s in steps)
+        lines.append(f"| {name} | {_fmt(row['rss_base_kib'] / 1024, 1)} | {per} |")
+    lines += [
+        "",
+        "| churn | cycles | cycles/s | RSS before → after MiB | RSS at each fifth MiB "
+        "| change | tasks before → after |",
+        "|---|---:|---:|---|---|---:|---|",
+    ]
+    for name, row in results["churn"].items():
+        before, after = row["before"], row["after"]
+        lines.append(
+            f"| {name} | {row['cycles']} | {_fmt(row['cycles_per_s'])} "
+            f"| {before['rss_kib'] / 1024:.1f} → {after['rss_kib'] / 1024:.1f} "
+            f"| {' '.join(f'{kib / 1024:.0f}' for kib in row['rss_checkpoints_kib'])} "
+            f"| {row['rss_change_pct']:+.1f} % | {before['tasks']} → {after['tasks']} |"
+        )
+    lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
+    for verdict in results["verdicts"]:
+        met = {True: "yes", False: "**no**", None: "not run"}[verdict["met"]]
+        value = verdict["value"]
+        shown = "-" if value is None else f"{value:.2f}"
+        lines.append(f"| {verdict['target']} | {shown} | {verdict['goal']} | {met} |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """Where and with what the run happened."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as info:
+        mem_kib = int(info.readline().split()[1])
+    versions = {}
+    for package in (
+        "Django",
+        "channels",
+        "daphne",
+        "Twisted",
+        "autobahn",
+        "uvicorn",
+        "websockets",
+        "channels-redis",
+        "redis",
+        "asgiref",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        out = subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True, check=True
+        ).stdout
+        versions["redis-server"] = out.split("v=")[1].split()[0]
+    commit = "unknown"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        root = Path(__file__).resolve().parents[1]
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "appws"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if changed.strip():
+            commit += " + uncommitted appws changes"
+    import os
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "commit": commit,
+    }
+
+
+def raise_file_limit() -> int:
+    """Allow as many open sockets as the hard limit (servers inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def run_all(
+    config: Config, out_dir: Path | None = RESULTS, *, chart: bool = True
+) -> dict[str, Any]:
+    """Run every workload; write ``<prefix>results.json`` and ``<prefix>chart.png``."""
+    limit = raise_file_limit()
+    needed = max(config.memory_steps) + 200
+    if limit < needed:
+        raise RuntimeError(f"open-file limit {limit} is below the {needed} sockets needed")
+    started = time.time()
+    results: dict[str, Any] = {"config": asdict(config), "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="appws-bench-") as tmp:
+        db = Path(tmp) / "bench.sqlite3"
+        prepare_database(db)
+        results.update(run_throughput(config, db))
+        results["fanout"] = run_fanout(config, db)
+        results["memory"] = run_memory(config, db)
+        results["churn"] = run_churn(config, db)
+    results["duration_s"] = round(time.time() - started, 1)
+    results["verdicts"] = verdicts(results)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        prefix = "" if config.mode == "full" else f"{config.mode}-"
+        (out_dir / f"{prefix}results.json").write_text(json.dumps(_rounded(results), indent=1))
+        if chart:
+            from bench.chart import draw
+
+            draw(results, out_dir / f"{prefix}chart.png")
+    return results
+
+
+def _rounded(value: Any) -> Any:
+    """Three significant decimals are plenty, and keep the JSON small."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (the test)")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis fan-out")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write results")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy profiles under echo load instead"
+    )
+    parser.add_argument("--seconds", type=float, default=20, help="length of each profile")
+    args = parser.parse_args(argv)
+    if args.profile:
+        from bench.profile import profile_all
+
+        profile_all(args.out, args.seconds)
+        return 0
+    config = Config.preset("quick" if args.quick else "smoke" if args.smoke else "full")
+    if args.no_redis:
+        config = replace(config, redis=False)
+    results = run_all(config, args.out)
+    print(table(results))
+    print(f"\n{config.mode} run: {results['duration_s']} s; results in {args.out}")
+    return 0

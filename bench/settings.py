@@ -1,0 +1,57 @@
+"""The demo's settings, tuned for measuring: what the servers of a bench run load.
+
+Environment:
+
+- ``BENCH_TRACK=1``: ``TRACK_SESSIONS`` and ``MAP_USERS`` on (appws's defaults: a
+  LiveSession row and a user lookup per login); otherwise both off, so that the pure
+  protocol is measured.
+- ``BENCH_DB``: the SQLite file (migrated by the harness when tracking is on).
+- ``BENCH_REDIS_URL`` / ``BENCH_REDIS_PREFIX``: a Redis channel layer instead of the
+  in-memory one.
+"""
+
+import os
+
+from bench.constants import BENCH_APP, BENCH_PASSWORD
+from demo_site.settings import *  # noqa: F403
+from demo_site.settings import APPWS, DATABASES
+
+TRACK = os.environ.get("BENCH_TRACK") == "1"
+
+DEBUG = False
+ROOT_URLCONF = "demo_site.urls"
+ASGI_APPLICATION = "bench.asgi.application"
+DATABASES = {
+    "default": {**DATABASES["default"], "NAME": os.environ.get("BENCH_DB", "bench.sqlite3")}
+}
+APPWS = {
+    **APPWS,
+    "APPS": {**APPWS["APPS"], BENCH_APP: {"password": BENCH_PASSWORD}},
+    "TRACK_SESSIONS": TRACK,
+    "MAP_USERS": TRACK,
+    # The per-session rate limit (50 messages/s by default) would cap every echo
+    # workload at 50 messages/s: off here, its bookkeeping is still measured.
+    "RATE_LIMIT": 1e9,
+    "RATE_BURST": 10**9,
+}
+
+if os.environ.get("BENCH_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # redis-py's pool refuses a 101st connection at once (MaxConnectionsError)
+                # instead of waiting: 100 sessions subscribing together exhaust it.
+                "hosts": [{"address": os.environ["BENCH_REDIS_URL"], "max_connections": 1000}],
+                "prefix": os.environ.get("BENCH_REDIS_PREFIX", "bench"),
+            },
+        }
+    }
+
+# A log line per login would measure the pipe to the harness, not appws.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"appws": {"handlers": ["console"], "level": "WARNING"}},
+}

@@ -1,0 +1,249 @@
+"""Write docs/security.md from the cases in tests/security_cases.py, after running them.
+
+    .venv/bin/python docs/make_security_table.py           # run every case, then write
+    .venv/bin/python docs/make_security_table.py --no-run  # write without running them
+
+Each case runs through Channels' communicator against the test services, on a
+throw-away test database, exactly as tests/integration/test_security_cases.py runs
+it; the page is written only when every case gets the reply or effect it lists.
+test_security_table_is_current fails when the committed page differs from render().
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.security_cases import ABSENT, CASES, Case  # noqa: E402
+
+OUTPUT = ROOT / "docs" / "security.md"
+SHOWN_STRING = 24  # longer string values (src) are cut in the table
+
+INTRO = """\
+# Security: what bad input gets
+
+Anything on the network can open a WebSocket to an App Service's URL and send whatever
+it likes, before and after logging in. This page lists every kind of bad input the test
+suite sends, and what appws answers or does. The general rules
+([errors.md](errors.md) has every error code):
+
+- A frame that cannot be read gets `{"mt": "Error", "error": …}` (no `src`: the frame
+  was never read). A request that was read but cannot be served gets `<mt>Result` with
+  `error` and the request's `src`.
+- A bad message never closes the connection. The socket is closed only for a refused
+  login (4401, or 4429 when throttled), a flood or a login that takes too long, and
+  when the session's App changes under it (4401, 4403).
+- Every reply is a JSON object with a string `mt`, and other sessions never notice:
+  in every case below, a second session, logged in to another App and subscribed to
+  a topic, is still answered and still gets its indications afterwards.
+
+The tables are generated. `docs/make_security_table.py` runs each case of
+`tests/security_cases.py` through Channels' communicator against the test services and
+writes this page; `tests/integration/test_security_cases.py` runs the same cases, and
+fails when this page is not what the script writes. *Reply* shows the members the test
+checks, in order (`errorText` by its start); a reply shown once may come once per frame
+sent. *Effect* is what happens to the connection afterwards.
+
+Random input is covered too: `tests/integration/test_fuzz.py` sends random frames
+(hypothesis) before and after login — invalid JSON, every JSON type where an object is
+expected, wrong types for every envelope and login field, huge strings, deep nesting,
+lone surrogates, `U+2028`, NUL, right-to-left marks, binary frames — and random
+`AppLogin`s, and checks the same rules after each.
+"""
+
+SECRETS = """\
+## Secrets
+
+- **Where App passwords live.** In `APPWS["APPS"]` (settings; read them from the
+  environment), or in the App table, encrypted with Fernet under a key derived from
+  `SECRET_KEY` ([admin.md](admin.md); keys in `SECRET_KEY_FALLBACKS` still decrypt, and
+  `manage.py appws_app rotate` re-encrypts). The column holds a token, never the
+  password; Django's cache holds the same token, never the password.
+- **What never leaves the server.** The App password, the digest of an `AppLogin` and
+  the session key are never logged and never sent. The admin's password field is
+  write-only: no page shows the password or its token. `tests/integration/test_secrets.py`
+  captures every log record (all loggers, level DEBUG) and every reply and page during
+  failed and successful logins (an App from settings and one from the database),
+  `AppCheckLogin`, the login issuer (`POST /appws/login`) and the App's admin pages,
+  and searches them for the password, the stored token, the digests and the session
+  key. The one deliberate exception: the issuer's answer carries a digest, because it
+  *is* the login it issues ([login-issuing.md](login-issuing.md)); it is good for one
+  challenge on one connection.
+- **What is logged.** Logins and refusals on `appws.login` with App, `sip`, domain,
+  address and the reason; a handler's exception with its traceback on `appws` (the
+  client gets `error: "internal"` and no details); refused browser origins on `appws`.
+- **Django's own SQL log.** With `DEBUG = True` Django logs every query with its
+  parameters on `django.db.backends`, the encrypted token included (the password
+  never): keep `DEBUG` off in production, as Django's deployment checklist says.
+- **Login checks.** Challenges are 16 digits from `secrets`, one per `AppChallenge`,
+  consumed by the first `AppLogin`; digests are compared in constant time.
+"""
+
+SLOW_READERS = """\
+## Slow readers
+
+A server cannot make a client read. daphne writes every reply into the connection's
+buffer, and whatever the client does not read stays in the server's memory. Two things
+bound it, tested against a real daphne in `tests/e2e/test_slow_reader.py`:
+
+- **daphne's keepalive ping.** After `--ping-interval` seconds (default 20) without a
+  frame from the client, daphne sends a ping; a client that reads nothing never sees it,
+  never answers, and `--ping-timeout` seconds (default 30) later daphne drops the TCP
+  connection, buffer and all. The session then ends like any other: its subscriptions
+  and its live-session row go. The test runs daphne with `--ping-interval 1
+  --ping-timeout 2`: a client that sent 32 KiB `Echo` requests for 3 s and then stopped
+  reading is dropped within seconds, while another session is served throughout, and
+  the process grows by well under 100 MB.
+- **appws's rate limit.** A session may send `RATE_LIMIT` messages per second (bursts of
+  `RATE_BURST`); beyond, each message gets a short `rate-limited` reply instead of
+  running a handler, and a flood (more than `RATE_BURST` refusals outstanding) closes the
+  socket. The test checks that a client sending ten times `RATE_LIMIT` without reading
+  is closed, that the flood's close code reaches a real client, and that other sessions
+  are served meanwhile. Before a login a client gets at most `MAX_MESSAGES_BEFORE_LOGIN`
+  small replies and `LOGIN_TIMEOUT` seconds.
+
+One session runs one handler at a time, so a slow client costs one running handler at
+most; its further frames wait in daphne's queue for that connection.
+
+**Limits.**
+
+- daphne restarts its ping clock on every frame it *receives*. A logged-in client that
+  keeps sending within `RATE_LIMIT` and never reads is never pinged: its replies pile up
+  for as long as it keeps sending, at up to `RATE_LIMIT` times the reply size per second
+  (an `Echo` of 64 KiB at 40 requests per second grows daphne by about 2.5 MB/s).
+- daphne reads and queues a connection's frames as fast as they arrive; appws counts
+  them when it takes them from that queue. A client that sends as fast as its link
+  allows keeps daphne busy parsing, its frames reach appws late, and the queue grows
+  meanwhile: on loopback, one client sending small frames without logging in grew
+  daphne by about 30 MB in the 10 s before its connection was closed. Anyone can do
+  this, so limit connections per address in front of daphne (nginx `limit_conn`).
+- In the same two experiments uvicorn (`--ws websockets`), which stops reading a
+  connection whose application does not keep up, did not grow.
+
+Keep `RATE_LIMIT` as low as your Apps allow, keep replies small (page long lists), and
+watch the process's memory.
+"""
+
+
+def _show_value(key: str, value: Any) -> str:
+    if key == "errorText":  # checked by its start
+        return json.dumps(value)[:-1] + '…"'
+    if key != "mt" and isinstance(value, str) and len(value) > SHOWN_STRING:
+        return json.dumps(value[:SHOWN_STRING])[:-1] + '…"'
+    return json.dumps(value, separators=(",", ":"))
+
+
+def show_reply(pattern: Mapping[str, Any]) -> str:
+    members = [
+        f"{json.dumps(key)}:{_show_value(key, value)}"
+        for key, value in pattern.items()
+        if value is not ABSENT
+    ]
+    return "`{" + ",".join(members) + "}`"
+
+
+def show_effect(case: Case) -> str:
+    if case.refused:
+        effect = "handshake refused (HTTP 403)"
+    elif case.close is not None:
+        effect = f"socket closed, code {case.close}"
+    else:
+        effect = "connection stays open"
+    return f"{effect}; {case.note}" if case.note else effect
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_table(cases: list[Case]) -> str:
+    lines = ["| bad input | sent | reply | effect |", "|---|---|---|---|"]
+    for case in cases:
+        replies = " then ".join(show_reply(pattern) for pattern in case.replies) or "none"
+        cells = (case.name, case.sent, replies, show_effect(case))
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render() -> str:
+    """The whole of docs/security.md, from the case list."""
+    sections: dict[str, list[Case]] = {}
+    for case in CASES:
+        sections.setdefault(case.section, []).append(case)
+    parts = [INTRO, "## Bad input → reply / effect\n"]
+    for title, cases in sections.items():
+        parts.append(f"### {title}\n\n{render_table(cases)}")
+    parts.extend([SECRETS, SLOW_READERS])
+    return "\n".join(parts)
+
+
+async def _run_all() -> list[str]:
+    from tests.security_cases import check, run_case
+
+    failures = []
+    for case in CASES:
+        try:
+            check(case, await run_case(case))
+        except AssertionError as error:
+            failures.append(f"{case.name}: {error}")
+            print(f"FAIL {case.name}", file=sys.stderr)
+        else:
+            print(f"ok   {case.name}")
+    return failures
+
+
+def run_cases() -> list[str]:
+    """Run every case on a throw-away test database; return the failures."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    from django.test.utils import (
+        setup_databases,
+        setup_test_environment,
+        teardown_databases,
+        teardown_test_environment,
+    )
+
+    # The cases capture what they check; tracebacks of the "handler raises" case
+    # would only clutter the terminal.
+    logging.getLogger("appws").propagate = False
+    setup_test_environment()
+    databases = setup_databases(verbosity=0, interactive=False)
+    try:
+        return asyncio.run(_run_all())
+    finally:
+        teardown_databases(databases, verbosity=0)
+        teardown_test_environment()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--no-run", action="store_true", help="write the page without running the cases"
+    )
+    options = parser.parse_args()
+    if not options.no_run:
+        failures = run_cases()
+        if failures:
+            print("\n".join(failures), file=sys.stderr)
+            print(f"{len(failures)} case(s) failed: {OUTPUT} not written", file=sys.stderr)
+            return 1
+    OUTPUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(ROOT)} ({len(CASES)} cases)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
