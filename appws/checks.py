@@ -41,7 +41,8 @@ from .conf import DEFAULTS
 DEPLOY_DOC = "docs/deploy.md"
 TAG = "appws"
 
-IN_MEMORY_LAYER = "channels.layers.InMemoryChannelLayer"
+IN_MEMORY_LAYER = "appws.layers.InMemoryChannelLayer"
+IN_MEMORY_LAYERS = frozenset({IN_MEMORY_LAYER, "channels.layers.InMemoryChannelLayer"})
 LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
 
 CheckMessages = list[checks.CheckMessage]
@@ -92,7 +93,7 @@ def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
 
 def check_in_memory_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
     """Warn (deploy) when production runs on the per-process in-memory layer."""
-    if settings.DEBUG or _layer_backend() != IN_MEMORY_LAYER:
+    if settings.DEBUG or _layer_backend() not in IN_MEMORY_LAYERS:
         return []
     return [
         checks.Warning(

@@ -62,7 +62,7 @@ DATABASES: dict[str, Any] = {
 }
 
 # One process: the in-memory layer. Several processes: channels_redis (docs/deploy.md).
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {"default": {"BACKEND": "appws.layers.InMemoryChannelLayer"}}
 
 APPWS: dict[str, Any] = {
     "APPS": {

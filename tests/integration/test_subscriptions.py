@@ -124,3 +124,26 @@ async def test_group_membership_is_renewed_before_the_layer_expires_it(connect, 
     assert channel in layer.groups[group]
     await anotify("renewed", {"mt": "Tick"})
     assert await comm.receive_json_from() == {"mt": "Tick", "src": "r"}
+
+
+async def test_the_faster_in_memory_layer_sweeps_at_most_once_a_second():
+    from appws.layers import InMemoryChannelLayer
+
+    layer = InMemoryChannelLayer(expiry=60)
+    sweeps = []
+    original = type(layer).__mro__[1]._clean_expired
+
+    def counting(self):
+        sweeps.append(1)
+        original(self)
+
+    type(layer).__mro__[1]._clean_expired = counting
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("g", channel)
+        for number in range(50):
+            await layer.group_send("g", {"type": "t", "n": number})
+        assert [(await layer.receive(channel))["n"] for _ in range(50)] == list(range(50))
+    finally:
+        type(layer).__mro__[1]._clean_expired = original
+    assert len(sweeps) == 1
