@@ -14,7 +14,6 @@ from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 
 from . import live, protocol
 from .conf import appws_settings
@@ -133,11 +132,41 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
             sources.append(self._receive_from_layer)
         try:
             with contextlib.suppress(StopConsumer):
-                await await_many_dispatch(sources, self.dispatch)
+                await self._dispatch_from(sources)
         finally:
             # Also when a handler's exception ended the consumer without a
             # disconnect event: no row or group membership may outlive it.
             await self._release()
+
+    async def _dispatch_from(self, sources: list[Callable[[], Awaitable[Any]]]) -> None:
+        """Dispatch events from every source one at a time, in the order they come.
+
+        One long-lived reader per source hands events over a one-slot queue:
+        the same order and back-pressure as Channels' await_many_dispatch,
+        without a new task and an asyncio.wait() per event.
+        """
+        handoff: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+        async def read(source: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                while True:
+                    await handoff.put(await source())
+            except asyncio.CancelledError:
+                raise
+            except BaseException as error:  # hand it to the dispatching task
+                await handoff.put(_ReaderFailed(error))
+
+        readers = [asyncio.ensure_future(read(source)) for source in sources]
+        try:
+            while True:
+                event = await handoff.get()
+                if isinstance(event, _ReaderFailed):
+                    raise event.error
+                await self.dispatch(event)
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
 
     async def dispatch(self, message: Any) -> None:
         # Channels (>= 4.2) hops to a thread before every event to close stale
@@ -347,6 +376,15 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
             await self.unsubscribe_all()
         if self.live_session_pk is not None:
             await live.unregister(self)
+
+
+class _ReaderFailed:
+    """An exception raised while waiting for events, on its way to the dispatcher."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 _Builtin = Callable[[AppWebsocketConsumer, dict[str, Any], str], Awaitable[None]]
