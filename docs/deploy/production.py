@@ -76,13 +76,14 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py refuses the 101st pooled connection by default.
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
                 "prefix": REDIS_PREFIX,
                 # Messages queued per connection before further indications are
                 # dropped for it (default 100): room for bursts of notify().
                 "capacity": 1000,
-                # Keep at or above daphne's --websocket_timeout (default 86400 s):
-                # group memberships, i.e. subscriptions, expire after this.
+                # Group memberships (subscriptions) expire after this unless
+                # renewed; appws renews them every APPWS GROUP_REFRESH_SECONDS.
                 "group_expiry": 86400,
             },
         }
