@@ -96,3 +96,28 @@ async def test_a_failure_to_record_the_session_does_not_cost_the_login(
     comm = await connect(login=("notes", "notes-secret"), sip="untracked")
     assert (await comm.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
     assert "could not record the live session" in caplog.text
+
+
+async def test_a_consumer_ended_by_an_exception_releases_its_row_and_groups(settings):
+    from channels.layers import get_channel_layer
+
+    from appws.testing import AppwsCommunicator
+    from appws.topics import group_name
+    from tests.services import NotesService
+
+    class Exploding(NotesService):
+        async def receive_message(self, message, frame):
+            if message["mt"] == "Explode":
+                raise RuntimeError("a bug below the handlers")
+            await super().receive_message(message, frame)
+
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
+    comm = AppwsCommunicator(Exploding.as_asgi(), "/apps/notes")
+    assert (await comm.login("notes", "notes-secret", sip="doomed"))["ok"] is True
+    await comm.request({"mt": "Subscribe", "topic": "doom", "src": "d"})
+    assert await LiveSession.objects.filter(sip="doomed").aexists()
+    await comm.send_json_to({"mt": "Explode"})
+    with pytest.raises(RuntimeError, match="below the handlers"):
+        await comm.receive_output()
+    assert not await LiveSession.objects.filter(sip="doomed").aexists()
+    assert not get_channel_layer().groups.get(group_name("doom"))
