@@ -693,6 +693,20 @@ describe("reconnect, keepalive, close", () => {
     assert.equal(h.closes[h.closes.length - 1].info.delay, 2000);
   });
 
+  for (const [code, errorCode] of [[4000, "disconnected"], [4403, "app-withdrawn"]]) {
+    test(`close code ${code} ends the connection for good (${errorCode})`, async () => {
+      const { ws, conn, h } = await loggedIn();
+      ws.serverClose(code);
+      assert.equal(conn.state, "closed");
+      assert.deepEqual(h.timers.pending(), [], "no reconnect scheduled");
+      assert.equal(h.closes[h.closes.length - 1].info.reconnect, false);
+      const error = h.errors[h.errors.length - 1];
+      assert.equal(error.code, errorCode);
+      assert.equal(error.fatal, true);
+      assert.equal(h.Socket.all.length, 1);
+    });
+  }
+
   test("KeepAlive after keepAlive ms without sending; each send restarts the idle time", async () => {
     const { ws, conn, h } = await loggedIn({ keepAlive: 60000 });
     const count = () => ws.mts().filter((mt) => mt === "KeepAlive").length;

@@ -39,7 +39,10 @@
  *                 appDomain, info, reconnected}.
  *   onError(error)       An Error with .code, .text, and where they apply .status (HTTP),
  *                 .fatal (the connection has ended for good), .reply (the message).
- *   onClosed(event, {reconnect, delay})   Every time a socket closes.
+ *   onClosed(event, {reconnect, delay})   Every time a socket closes. After close code
+ *                 4000 (an administrator ended the session) or 4403 (the App was
+ *                 disabled or removed) it does not reconnect: onError gets a fatal
+ *                 error with code "disconnected" or "app-withdrawn".
  *   onMessage(msg)       Messages after login not claimed by a src or an api handler.
  *   onNavigate(url)      CheckBuildResult named another URL (default:
  *                 location.replace(url)). The connection has ended by then.
@@ -91,6 +94,11 @@
 
   const BACKOFF_FIRST = 1000;
   const BACKOFF_MAX = 32000;
+  // Close codes after which reconnecting would undo what the server decided.
+  const FINAL_CLOSE_CODES = {
+    4000: ["disconnected", "AppWS: an administrator ended this session"],
+    4403: ["app-withdrawn", "AppWS: this App was disabled or removed"],
+  };
   const LOGIN_FIELDS = ["app", "domain", "sip", "guid", "dn", "digest", "info", "pbxObj"];
   const ZERO_GUID = "00000000000000000000000000000000";
   const FATAL_ISSUER_STATUS = [401, 403, 404];
@@ -540,6 +548,13 @@
       const routes = Array.from(this._routes.values());
       this._routes.clear();
       for (const route of routes) route.lost();
+      const final = FINAL_CLOSE_CODES[event.code];
+      if (final && !this._stopped) {
+        this.state = "closed";
+        this._emit("onClosed", event, { reconnect: false, delay: null });
+        this._fail(makeError(final[0], final[1], { status: event.code }));
+        return;
+      }
       const reconnect = !this._stopped;
       let delay = null;
       if (reconnect) {
