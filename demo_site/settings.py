@@ -85,5 +85,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"appws": {"handlers": ["console"], "level": "INFO"}},
+    # Not propagated: daphne gives the root logger a handler of its own, and every
+    # line would be printed twice.
+    "loggers": {"appws": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

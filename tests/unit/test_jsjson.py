@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
 from typing import Any
 
@@ -14,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appws.protocol import js_stringify
-
-NODE_MESSAGE = "node (Node.js) is required: apt-get install -y nodejs"
+from tests.conftest import require_tool
 
 # Reads a JSON array of JSON texts; answers with a JSON array of JSON.stringify(JSON.parse(t)).
 # JSON.stringify on the outer array escapes lone surrogates as \udxxx, which json.loads restores.
@@ -130,12 +127,7 @@ def test_matches_python_for_simple_values() -> None:
 
 def require_node() -> str:
     """Path of node; skips locally without it, but fails in CI where it must be installed."""
-    path = shutil.which("node")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(NODE_MESSAGE)
-        pytest.skip(NODE_MESSAGE)
-    return path
+    return require_tool("node", "nodejs")
 
 
 def node_round_trip(node: str, texts: list[str]) -> list[str]:
