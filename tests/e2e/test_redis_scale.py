@@ -185,3 +185,40 @@ async def test_indications_dropped_for_a_full_channel_are_logged_with_the_topic(
     assert numbers == sorted(numbers)  # what arrives, arrives in order
     await busy.close()
     await sender.close()
+
+
+async def test_the_admin_disconnects_a_session_held_by_the_other_process(cluster):
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.browser import CHROMIUM_FLAGS
+
+    env, first, second = cluster
+    chromium = require_tool("chromium", "chromium")
+    admin_env = {**env, "DJANGO_SUPERUSER_PASSWORD": "admin-e2e-password"}
+    await asyncio.to_thread(
+        manage,
+        admin_env,
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "boss",
+        "--email",
+        "boss@example.com",
+    )
+    victim = await open_session(second, "remote-victim")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = await browser.new_page()
+        await page.goto(f"{first.http_url}/admin/login/?next=/admin/appws/livesession/")
+        await page.fill("#id_username", "boss")
+        await page.fill("#id_password", "admin-e2e-password")
+        await page.click("input[type=submit]")
+        row = page.locator("#result_list tr", has_text="remote-victim")
+        await row.locator("input.action-select").check()
+        await page.select_option("select[name=action]", "disconnect")
+        await page.click("button[name=index]")
+        await page.locator(".messagelist", has_text="Disconnected 1 session").wait_for()
+        await browser.close()
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(victim.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
