@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.e2e.daphne import ROOT, DaphneProcess, free_port, migrate, wait_for_port
+from tests.e2e.daphne import ROOT, DaphneProcess, free_port, migrate, terminate, wait_for_port
 from tests.e2e.redis import RedisServer
 
 APPWS_PATH = "/apps/bench"
@@ -70,8 +70,7 @@ class Daphne(Server):
 
     @property
     def pid(self) -> int:
-        assert self.process._process is not None
-        return self.process._process.pid
+        return self.process.pid
 
     def start(self) -> Daphne:
         self.process.start()
@@ -124,15 +123,9 @@ class _Subprocess(Server):
             self.output.append(line)
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(10)
-        self._process = None
+        if self._process is not None:
+            terminate(self._process)
+            self._process = None
 
 
 class Uvicorn(_Subprocess):

@@ -101,15 +101,19 @@ class DaphneProcess:
             self._process = None
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(10)
-        self._process = None
+        if self._process is not None:
+            terminate(self._process)
+            self._process = None
+
+
+def terminate(process: subprocess.Popen[str]) -> None:
+    """Stop ``process`` with SIGTERM, and SIGKILL if it is still there after 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def free_port() -> int:
