@@ -45,6 +45,12 @@ class App(models.Model):
     service_apis = models.JSONField(
         default=dict, blank=True, help_text="serviceInfo.apis of AppInfoResult."
     )
+    check_logins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of the Apps whose passwords sessions of this App may verify with "
+        "AppCheckLogin (a PBX's manager checking App objects). Empty: none.",
+    )
     permissions = models.ManyToManyField(
         Permission,
         blank=True,
@@ -127,6 +133,11 @@ class LiveSession(models.Model):
     )
     remote_address = models.CharField(max_length=100, blank=True)
     service = models.CharField(max_length=255, blank=True)
+    login_kind = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="How the session logged in: pbx (the App object itself), password, or user.",
+    )
     connected_at = models.DateTimeField()
     last_activity = models.DateTimeField()
 
