@@ -19,6 +19,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
 | ``appws.W004`` | Warning | App Services behind a validator refusing clients without ``Origin`` |
 | ``appws.W005`` | Warning | ``ASGI_APPLICATION`` cannot be imported to look at its routes |
+| ``appws.W006`` | Warning | ``APPWS["MAX_LOGIN_MESSAGE_BYTES"]`` above ``MAX_MESSAGE_BYTES`` |
 
 (``daphne`` listed after ``django.contrib.staticfiles`` is daphne's own
 ``daphne.E001``.)
@@ -220,6 +221,8 @@ _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("RATE_BURST", True, 1, "messages"),
     ("LOGIN_TIMEOUT", False, 0, "seconds; 0 is no limit"),
     ("MAX_MESSAGES_BEFORE_LOGIN", True, 2, "a login takes AppChallenge and AppLogin"),
+    ("MAX_LOGIN_MESSAGE_BYTES", True, 1, "bytes per frame before login"),
+    ("MAX_LOGIN_CONTAINERS", True, 1, "objects and arrays per frame before login"),
 )
 
 
@@ -257,6 +260,30 @@ def _check_numbers(options: Mapping[str, Any]) -> CheckMessages:
             )
         )
     return errors
+
+
+def _check_login_frame_limit(
+    options: Mapping[str, Any], configured: Mapping[str, Any]
+) -> CheckMessages:
+    # Only a warning: the smaller of the two limits applies, nothing breaks. And only
+    # when set: lowering MAX_MESSAGE_BYTES alone rightly lowers both.
+    if "MAX_LOGIN_MESSAGE_BYTES" not in configured:
+        return []
+    login, size = options["MAX_LOGIN_MESSAGE_BYTES"], options["MAX_MESSAGE_BYTES"]
+    if not (_is_int(login) and _is_int(size)) or size <= 0 or login <= size:
+        return []
+    return [
+        checks.Warning(
+            f'APPWS["MAX_LOGIN_MESSAGE_BYTES"] ({login}) is above APPWS["MAX_MESSAGE_BYTES"] '
+            f"({size}): frames before login are held to {size} bytes, as all others.",
+            hint=(
+                "Keep it small (the default is "
+                f"{DEFAULTS['MAX_LOGIN_MESSAGE_BYTES']}): it bounds what a client that "
+                "knows no password can make the server parse."
+            ),
+            id="appws.W006",
+        )
+    ]
 
 
 def _check_allowed_origins(origins: object) -> CheckMessages:
@@ -321,6 +348,7 @@ def check_appws_setting(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
     return [
         *_check_apps(options["APPS"]),
         *_check_numbers(options),
+        *_check_login_frame_limit(options, configured),
         *_check_app_dirs(options["APP_DIRS"]),
         *_check_allowed_origins(options.get("ALLOWED_ORIGINS", [])),
     ]

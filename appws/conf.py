@@ -27,6 +27,14 @@ DEFAULTS: dict[str, Any] = {
     # (daphne --websocket-max-message-size) above it, or the server closes the
     # socket before appws can answer.
     "MAX_MESSAGE_BYTES": 1024 * 1024,
+    # Largest accepted text frame before the connection has logged in, in UTF-8
+    # bytes: a client that knows no password gets no more than this parsed and
+    # hashed. A PBX's AppLogin, the largest real one, is a few KiB. Capped by
+    # MAX_MESSAGE_BYTES.
+    "MAX_LOGIN_MESSAGE_BYTES": 64 * 1024,
+    # Most objects and arrays a frame may hold before login. Each costs an
+    # allocation and garbage-collector work; a PBX's AppLogin holds a few dozen.
+    "MAX_LOGIN_CONTAINERS": 1024,
     # Deepest nesting of objects/arrays in a frame (the frame itself is 1).
     "MAX_DEPTH": 32,
     # Longest accepted src tag, in characters.

@@ -76,6 +76,8 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         self.last_activity = 0.0
         self._options = options = appws_settings()
         self._max_bytes: int = options["MAX_MESSAGE_BYTES"]
+        self._max_login_bytes: int = min(options["MAX_LOGIN_MESSAGE_BYTES"], self._max_bytes)
+        self._max_login_containers: int = options["MAX_LOGIN_CONTAINERS"]
         self._max_depth: int = options["MAX_DEPTH"]
         self._max_src: int = options["MAX_SRC_LENGTH"]
         self._keepalive_echo: bool = options["KEEPALIVE_ECHO"]
@@ -198,9 +200,16 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         if text_data is None:
             await self._send_frame_error(protocol.binary_frame_error())
             return
+        # Until a login succeeds the sender may know no password: parse less.
+        before_login = self.session is None
         try:
             message = protocol.decode_frame(
-                text_data, self._max_bytes, max_depth=self._max_depth, max_src_length=self._max_src
+                text_data,
+                self._max_login_bytes if before_login else self._max_bytes,
+                max_depth=self._max_depth,
+                max_src_length=self._max_src,
+                max_containers=self._max_login_containers if before_login else None,
+                before_login=before_login,
             )
         except protocol.FrameError as error:
             await self._send_frame_error(error)

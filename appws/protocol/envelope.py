@@ -7,6 +7,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .brackets import Brackets
+
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "FrameError",
@@ -85,19 +87,14 @@ def _parse(text: str) -> Any:
         ) from None
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend(
-                (child, depth + 1) for child in item.values() if isinstance(child, (dict, list))
-            )
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
-    return False
+def _too_large_error(what: str, before_login: bool) -> FrameError:
+    if before_login:
+        return FrameError(
+            "too-large",
+            f"frame {what}, the limit before login: log in with a smaller AppLogin "
+            "(less info), then send larger messages",
+        )
+    return FrameError("too-large", f"frame {what}: split the data into smaller messages")
 
 
 def decode_frame(
@@ -106,30 +103,31 @@ def decode_frame(
     *,
     max_depth: int | None = None,
     max_src_length: int | None = None,
+    max_containers: int | None = None,
+    before_login: bool = False,
 ) -> dict[str, Any]:
     """Parse one text frame into a message dict, raising ``FrameError`` if it is unusable.
 
     ``max_depth`` bounds the nesting of objects and arrays (the frame itself is
-    depth 1); ``max_src_length`` bounds the length of ``src``.
+    depth 1); ``max_src_length`` bounds the length of ``src``; ``max_containers``
+    the number of objects and arrays. Size, count and depth are checked on the text,
+    before it is parsed. ``before_login`` says that the limits are those for
+    connections not logged in yet (only the error texts differ).
     """
     if _too_large(text, max_bytes):
+        raise _too_large_error(f"is larger than {max_bytes} bytes", before_login)
+    brackets = Brackets(text)
+    # Each object or array is an allocation the garbage collector then has to visit.
+    if max_containers is not None and brackets.more_than(max_containers):
+        raise _too_large_error(f"holds more than {max_containers} objects and arrays", before_login)
+    if max_depth is not None and brackets.deeper_than(max_depth):
         raise FrameError(
-            "too-large",
-            f"frame is larger than {max_bytes} bytes: split the data into smaller messages",
+            "too-deep", f"frame nests deeper than {max_depth} levels: send flatter JSON"
         )
     message = _parse(text)
     if not isinstance(message, dict):
         raise FrameError(
             "not-object", "frame is not a JSON object: send one JSON object per text frame"
-        )
-    # Counting brackets is cheap and bounds the depth, so most frames skip the walk.
-    if (
-        max_depth is not None
-        and text.count("{") + text.count("[") > max_depth
-        and _depth_exceeds(message, max_depth)
-    ):
-        raise FrameError(
-            "too-deep", f"frame nests deeper than {max_depth} levels: send flatter JSON"
         )
     mt = message.get("mt")
     if not isinstance(mt, str) or not mt:

@@ -216,6 +216,9 @@ def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
         ("RATE_BURST", 0.5),
         ("LOGIN_TIMEOUT", -5),
         ("MAX_MESSAGES_BEFORE_LOGIN", 1),
+        ("MAX_LOGIN_MESSAGE_BYTES", 0),
+        ("MAX_LOGIN_MESSAGE_BYTES", 1.5),
+        ("MAX_LOGIN_CONTAINERS", 0),
     ],
 )
 def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> None:
@@ -235,10 +238,20 @@ def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> No
         ("RATE_LIMIT", 0.5),
         ("LOGIN_TIMEOUT", 0),
         ("MAX_MESSAGES_BEFORE_LOGIN", 2),
+        ("MAX_LOGIN_MESSAGE_BYTES", 1),
     ],
 )
 def test_number_settings_in_range(settings: Any, key: str, value: Any) -> None:
     settings.APPWS = {key: value}
+    assert checks.check_appws_setting(None) == []
+
+
+def test_login_frame_limit_above_the_frame_limit_warns(settings: Any) -> None:
+    settings.APPWS = {"MAX_MESSAGE_BYTES": 4096, "MAX_LOGIN_MESSAGE_BYTES": 8192}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.W006"]
+    assert "4096 bytes" in messages[0].msg
+    settings.APPWS = {"MAX_MESSAGE_BYTES": 4096, "MAX_LOGIN_MESSAGE_BYTES": 4096}
     assert checks.check_appws_setting(None) == []
 
 

@@ -18,7 +18,6 @@ BAD_TEXT_FRAMES = [
     ('{"mt": ""}', "no-mt"),
     ('{"mt": "ListNotes", "api": 3}', "bad-api"),
     ('{"mt": "ListNotes", "src": {"a": 1}}', "bad-src"),
-    ("[" * 100_000 + "]" * 100_000, "not-json"),
 ]
 
 
@@ -39,6 +38,28 @@ async def test_unreadable_text_frames(connect, frame, code, logged_in):
     await assert_still_serves(comm)
 
 
+NESTED_FAR_TOO_DEEP = "[" * 100_000 + "]" * 100_000
+
+
+async def test_nesting_far_too_deep_is_refused_unparsed(connect):
+    comm = await connect()
+    await comm.send_to(text_data=NESTED_FAR_TOO_DEEP)  # before login: 200 kB
+    assert (await comm.receive_json_from())["error"] == "too-large"
+    assert (await comm.login("notes", "notes-secret"))["ok"] is True
+    await comm.send_to(text_data=NESTED_FAR_TOO_DEEP)
+    assert (await comm.receive_json_from())["error"] == "too-deep"
+    await assert_still_serves(comm)
+
+
+async def test_nesting_beyond_the_parser_with_no_depth_limit_to_speak_of(connect, settings):
+    settings.APPWS = {**settings.APPWS, "MAX_DEPTH": 10**6}
+    comm = await connect(login=("notes", "notes-secret"))
+    await comm.send_to(text_data=NESTED_FAR_TOO_DEEP)
+    reply = await comm.receive_json_from()
+    assert reply["error"] == "not-json" and "nests too deeply to parse" in reply["errorText"]
+    await assert_still_serves(comm)
+
+
 async def test_binary_frame(connect):
     comm = await connect()
     await comm.send_to(bytes_data=b'{"mt":"AppChallenge"}')
@@ -48,7 +69,7 @@ async def test_binary_frame(connect):
 
 
 async def test_oversized_frame_default_limit(connect):
-    comm = await connect()
+    comm = await connect(login=("notes", "notes-secret"))
     frame = json.dumps({"mt": "Echo", "pad": "x" * DEFAULT_MAX_MESSAGE_BYTES})
     await comm.send_to(text_data=frame)
     reply = await comm.receive_json_from()

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from appws import anotify, protocol
 from appws.models import LiveSession
 from appws.testing import AppwsCommunicator
+from tests.security_cases import LOGIN_LIMIT
 from tests.services import application
 
 WAIT = 3.0  # generous: a frame of a third of a megabyte takes a moment to parse
@@ -468,6 +469,11 @@ async def attempt_login(
             message["digest"] = "0" * 64
     await comm.send_json_to(message)
     reply = await next_reply(comm)
+    if len(json.dumps(message)) > LOGIN_LIMIT:  # send_json_to writes ASCII: chars are bytes
+        # Refused unread, before any login work: the connection stays, as after any Error.
+        assert reply is not None and reply["mt"] == "Error", reply
+        assert reply["error"] == "too-large", reply
+        return reply, False
     assert reply is not None and reply["mt"] == "AppLoginResult", reply
     assert isinstance(reply["ok"], bool) and "error" not in reply, reply
     return reply, must_succeed
@@ -476,6 +482,9 @@ async def attempt_login(
 async def check_login_outcome(
     comm: AppwsCommunicator, fields: dict[str, Any], reply: dict[str, Any], must_succeed: bool
 ) -> None:
+    if reply["mt"] == "Error":
+        assert (await answers(comm, {"mt": "AppChallenge"}))["mt"] == "AppChallengeResult"
+        return
     if must_succeed:
         assert reply["ok"] is True, reply
     if reply["ok"]:

@@ -35,6 +35,77 @@ async def test_many_flat_brackets_are_not_depth(connect, settings):
     assert reply["mt"] == "ListNotesResult"
 
 
+def padded(mt: str, size: int) -> str:
+    """A frame of exactly ``size`` bytes."""
+    head = f'{{"mt":"{mt}","pad":"'
+    return head + "x" * (size - len(head) - 2) + '"}'
+
+
+def counting_parses(monkeypatch):
+    """Texts handed to the JSON parser from now on."""
+    from appws.protocol import envelope
+
+    parsed = []
+    parse = envelope._parse
+    monkeypatch.setattr(envelope, "_parse", lambda text: parsed.append(text) or parse(text))
+    return parsed
+
+
+async def test_frames_before_login_have_a_smaller_limit(connect, settings, monkeypatch):
+    limit(settings, MAX_LOGIN_MESSAGE_BYTES=1000)
+    parsed = counting_parses(monkeypatch)
+    comm = await connect()
+    await comm.send_to(text_data=padded("AppChallenge", 1001))
+    reply = await comm.receive_json_from()
+    assert reply == {
+        "mt": "Error",
+        "error": "too-large",
+        "errorText": "frame is larger than 1000 bytes, the limit before login: log in with a "
+        "smaller AppLogin (less info), then send larger messages",
+    }
+    assert parsed == []  # refused from its length alone
+    await comm.send_to(text_data=padded("AppChallenge", 1000))
+    assert (await comm.receive_json_from())["mt"] == "AppChallengeResult"
+    assert (await comm.login(*NOTES))["ok"] is True
+    assert (await comm.request(json.loads(padded("ListNotes", 5000))))["mt"] == "ListNotesResult"
+
+
+async def test_the_default_limit_before_login_is_64_kib(connect, monkeypatch):
+    parsed = counting_parses(monkeypatch)
+    comm = await connect()
+    await comm.send_to(text_data=padded("AppChallenge", 64 * 1024 + 1))
+    reply = await comm.receive_json_from()
+    assert (
+        reply["error"] == "too-large"
+        and "65536 bytes, the limit before login" in (reply["errorText"])
+    )
+    assert parsed == []
+
+
+async def test_the_limit_before_login_is_capped_by_the_frame_limit(connect, settings):
+    limit(settings, MAX_MESSAGE_BYTES=500, MAX_LOGIN_MESSAGE_BYTES=1000)
+    comm = await connect()
+    await comm.send_to(text_data=padded("AppChallenge", 501))
+    assert "500 bytes, the limit before login" in (await comm.receive_json_from())["errorText"]
+
+
+async def test_objects_and_arrays_before_login_are_limited(connect, settings, monkeypatch):
+    limit(settings, MAX_LOGIN_CONTAINERS=10)
+    parsed = counting_parses(monkeypatch)
+    comm = await connect()
+    many = {"mt": "AppChallenge", "a": [[] for _ in range(10)]}  # 12 with the frame
+    await comm.send_json_to(many)
+    reply = await comm.receive_json_from()
+    assert reply["error"] == "too-large"
+    assert reply["errorText"].startswith(
+        "frame holds more than 10 objects and arrays, the limit before login"
+    )
+    assert parsed == []
+    assert (await comm.request({**many, "a": [[]] * 8}))["mt"] == "AppChallengeResult"
+    assert (await comm.login(*NOTES))["ok"] is True
+    assert (await comm.request({"mt": "ListNotes", "a": [[]] * 1000}))["mt"] == "ListNotesResult"
+
+
 async def test_src_longer_than_the_limit(connect, settings):
     limit(settings, MAX_SRC_LENGTH=8)
     comm = await connect()

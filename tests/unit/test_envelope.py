@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,129 @@ def test_binary_frame_error() -> None:
 def test_frame_error_attributes() -> None:
     error = FrameError("code-x", "text y")
     assert (error.code, error.text, str(error)) == ("code-x", "text y", "text y")
+
+
+# -- limits checked on the text, before parsing ------------------------------------
+
+
+def counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every text handed to the JSON parser from now on."""
+    from appws.protocol import envelope
+
+    parsed: list[str] = []
+    parse = envelope._parse
+
+    def counted(text: str) -> Any:
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(envelope, "_parse", counted)
+    return parsed
+
+
+def nested_frame(depth: int) -> str:
+    return '{"mt":"x","a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+def test_too_deep_frame_is_refused_before_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = counting_parses(monkeypatch)
+    with pytest.raises(FrameError) as info:
+        decode_frame(nested_frame(33), max_depth=32)
+    assert info.value.code == "too-deep"
+    assert parsed == []
+    assert decode_frame(nested_frame(32), max_depth=32)["mt"] == "x"
+    assert len(parsed) == 1
+
+
+def test_too_large_frame_is_refused_before_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = counting_parses(monkeypatch)
+    assert frame_error('{"mt":"x","p":"' + "a" * 100 + '"}', max_bytes=100).code == "too-large"
+    assert parsed == []
+
+
+def python_calls(function: Any, *args: Any, **kwargs: Any) -> int:
+    """How many functions of appws run while ``function`` does (a count, not a time)."""
+    import sys
+
+    import appws
+
+    package = str(Path(appws.__file__).parent)
+    calls = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        # Only appws's own: a garbage-collector callback may run at any allocation.
+        nonlocal calls
+        if event == "call" and frame.f_code.co_filename.startswith(package):
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        function(*args, **kwargs)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_work_of_the_depth_check_does_not_grow_with_the_containers() -> None:
+    # Nesting just inside the limit, repeated: more brackets than the limit, so the
+    # depth is really looked at. A walk over the parsed frame would make calls per array.
+    def frame(units: int) -> str:
+        return '{"mt":"x","a":[' + ",".join(["[" * 29 + "]" * 29] * units) + "]}"
+
+    small = python_calls(decode_frame, frame(10), max_depth=32)
+    large = python_calls(decode_frame, frame(1000), max_depth=32)
+    assert small == large
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"mt":"x","s":"' + "[" * 50 + '"}',  # brackets in a string are text
+        '{"mt":"x","s":"\\"[[[[[[[[[[\\\\"}',  # escaped quotes do not end the string
+        '{"mt":"x","a":[[],[],[],[],[],[],[],[],[],[]]}',  # many, not deep
+        '{"mt":"é","a":[[]],"b":{"c":{}}}',
+    ],
+)
+def test_depth_counts_only_nesting_outside_strings(text: str) -> None:
+    assert decode_frame(text, max_depth=3) == json.loads(text)
+
+
+def test_too_deep_comes_before_the_syntax() -> None:
+    # Refused from its brackets alone: the parser never sees it, valid or not.
+    assert frame_error_with('{"mt":"x","a":' + "[" * 40, max_depth=32).code == "too-deep"
+    assert frame_error_with("[" * 100_000 + "]" * 100_000, max_depth=32).code == "too-deep"
+
+
+def frame_error_with(text: str, **limits: Any) -> FrameError:
+    with pytest.raises(FrameError) as info:
+        decode_frame(text, **limits)
+    return info.value
+
+
+def test_container_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = counting_parses(monkeypatch)
+    at_limit = '{"mt":"x","a":[' + ",".join(["{}"] * 9) + "]}"  # 11 objects and arrays
+    assert decode_frame(at_limit, max_containers=11)["mt"] == "x"
+    error = frame_error_with(at_limit, max_containers=10)
+    assert (error.code, error.text) == (
+        "too-large",
+        "frame holds more than 10 objects and arrays: split the data into smaller messages",
+    )
+    assert parsed == [at_limit]
+    in_strings = '{"mt":"x","s":"' + "{[" * 50 + '"}'
+    assert decode_frame(in_strings, max_containers=1)["s"] == "{[" * 50
+
+
+def test_limits_before_login_say_so() -> None:
+    text = '{"mt":"x","a":[[],[]]}'
+    size = frame_error_with(text, max_bytes=10, before_login=True).text
+    assert size == (
+        "frame is larger than 10 bytes, the limit before login: log in with a smaller "
+        "AppLogin (less info), then send larger messages"
+    )
+    count = frame_error_with(text, max_containers=2, before_login=True).text
+    assert count.startswith("frame holds more than 2 objects and arrays, the limit before login")
+    # Once logged in the texts are the usual ones.
+    assert frame_error_with(text, max_bytes=10).text.endswith(
+        "split the data into smaller messages"
+    )
