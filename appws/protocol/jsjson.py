@@ -6,12 +6,16 @@ server must reproduce that text from the value ``json.loads`` gave it.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["js_stringify"]
+__all__ = ["JSON_STRING", "js_stringify"]
+
+#: A JSON string literal in JSON text, escapes included.
+JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 _MAX_ARRAY_INDEX = 2**32 - 2
 _EXACT_INT_LIMIT = 2**53
@@ -56,6 +60,11 @@ def _format_float(value: float) -> str:
     """Lay out a finite float as ECMAScript Number::toString(10) does."""
     if value == 0:
         return "0"  # covers -0.0, which JavaScript prints without a sign
+    plain = repr(value)
+    if "e" not in plain:
+        # Python writes 1e-4 <= |value| < 1e16 without an exponent; JavaScript writes
+        # that range the same way, with the same (shortest) digits, but "1" for 1.0.
+        return plain[:-2] if plain.endswith(".0") else plain
     sign = "-" if value < 0 else ""
     # repr() gives the shortest round-trip digits, the same digits JavaScript picks.
     text = repr(abs(value))
@@ -105,23 +114,55 @@ def _is_array_index(key: str) -> bool:
     return int(key) <= _MAX_ARRAY_INDEX
 
 
-def _ordered_items(mapping: Mapping[Any, Any]) -> list[tuple[str, Any]]:
-    """Items in JavaScript's own-property order: array indexes ascending, then the rest."""
-    indexes: list[tuple[int, str, Any]] = []
-    others: list[tuple[str, Any]] = []
-    for key, item in mapping.items():
+def _ordered_keys(mapping: Mapping[Any, Any]) -> list[str]:
+    """Keys in JavaScript's own-property order: array indexes ascending, then the rest."""
+    # Keys only, no (key, value) pairs: every tuple kept would be one more object for
+    # the garbage collector to visit, and an info can have thousands of keys.
+    keys = list(mapping)
+    for key in keys:
         if not isinstance(key, str):
             raise TypeError(f"object keys must be strings, not {type(key).__name__}")
-        if _is_array_index(key):
-            indexes.append((int(key), key, item))
-        else:
-            others.append((key, item))
-    indexes.sort(key=lambda entry: entry[0])
-    return [(key, item) for _, key, item in indexes] + others
+    indexes = [key for key in keys if _is_array_index(key)]
+    if not indexes:
+        return keys
+    indexes.sort(key=int)
+    chosen = set(indexes)
+    return indexes + [key for key in keys if key not in chosen]
+
+
+# Python's own (C) encoder writes what JSON.stringify writes, except for what these find
+# in its output: numbers with a fraction or exponent, or of 16 digits or more (at and
+# above 2**53; searched for outside strings), keys JavaScript orders first (array
+# indexes) or that were not strings (Python writes True as "true", 1.5 as "1.5"...),
+# and surrogates (JavaScript escapes a lone one, joins a pair held as two).
+_C_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_JS_NUMBER = re.compile(r"[0-9][.eE]|[0-9]{16}")
+_JS_KEY = re.compile(r'"(?:-?[0-9][0-9.eE+-]*|true|false|null|-?Infinity|NaN)":')
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _stringify_in_c(value: Any) -> str | None:
+    """The ``JSON.stringify`` text from the C encoder, or None where it may differ."""
+    try:
+        text = _C_ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return None  # left to the walk, which raises or writes null as JavaScript does
+    if _SURROGATE.search(text) or _JS_KEY.search(text):
+        return None
+    if _JS_NUMBER.search(JSON_STRING.sub("", text)):
+        return None
+    return text
 
 
 def js_stringify(value: Any) -> str:
     """Return the text ``JSON.stringify`` writes for a value produced by ``json.loads``."""
+    # Most values (and every real AppLogin info) take the C encoder: a login costs the
+    # server the same few passes over the text, however the info is shaped.
+    text = _stringify_in_c(value)
+    return text if text is not None else _stringify_by_walk(value)
+
+
+def _stringify_by_walk(value: Any) -> str:
     parts: list[str] = []
     # An explicit stack instead of recursion: json.loads accepts nesting deep enough to
     # exhaust Python's recursion limit in a recursive serialiser.
@@ -143,10 +184,10 @@ def js_stringify(value: Any) -> str:
         elif isinstance(item, Mapping):
             parts.append("{")
             todo.append(_Literal("}"))
-            entries = _ordered_items(item)
-            for position in range(len(entries) - 1, -1, -1):
-                key, member = entries[position]
-                todo.append(member)
+            keys = _ordered_keys(item)
+            for position in range(len(keys) - 1, -1, -1):
+                key = keys[position]
+                todo.append(item[key])
                 todo.append(_Literal(("," if position else "") + _quote(key) + ":"))
         elif isinstance(item, (list, tuple)):
             parts.append("[")

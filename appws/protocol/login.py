@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from json.decoder import scanstring as _untyped_scanstring  # type: ignore[attr-defined]
@@ -33,6 +34,9 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+# What a SHA-256 digest in hex looks like; nothing else can ever match one.
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def new_challenge() -> str:
@@ -123,6 +127,19 @@ def raw_member_text(frame_text: str, key: str) -> str | None:
         return None
 
 
+def _info_texts(message: Mapping[str, Any], frame_text: str | None) -> list[str | None]:
+    """The texts of ``info`` a digest may be over: canonical, then raw; [None] if absent.
+
+    Each is computed once, and the raw text only when it differs from the canonical one.
+    """
+    info = message.get("info")
+    if info is None:
+        return [None]
+    canonical = js_stringify(info)
+    raw = raw_member_text(frame_text, "info") if frame_text is not None else None
+    return [canonical] if raw is None or raw == canonical else [canonical, raw]
+
+
 def verify_login(
     message: Mapping[str, Any],
     challenge: str,
@@ -133,18 +150,21 @@ def verify_login(
     """Check an AppLogin's ``digest`` in constant time; never raises on message content.
 
     Accepts the canonical digest, and, when ``info`` is present and ``frame_text`` is given,
-    also a digest over the raw text ``info`` had in that frame.
+    also a digest over the raw text ``info`` had in that frame. A digest that is not 64
+    hex digits, or a login field that is not a string, is refused before ``info`` is
+    serialised or anything hashed: what a login costs the server is bounded by its size.
     """
     digest = message.get("digest")
-    if not isinstance(digest, str) or not digest.isascii():
+    if not isinstance(digest, str) or not _HEX_DIGEST.fullmatch(digest):
         return False
     given = digest.lower().encode("ascii")
     try:
-        expected = [login_digest(message, challenge, password)]
-        if frame_text is not None and message.get("info") is not None:
-            raw_info = raw_member_text(frame_text, "info")
-            if raw_info is not None:
-                expected.append(login_digest(message, challenge, password, info_text=raw_info))
+        for name in LOGIN_FIELDS:
+            _field(message, name)  # raises TypeError before any costly work
+        expected = [
+            login_digest(message, challenge, password, info_text=text)
+            for text in _info_texts(message, frame_text)
+        ]
     except (TypeError, ValueError):
         return False
     # Compare against every candidate so the time taken does not tell which one matched.

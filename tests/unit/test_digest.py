@@ -259,3 +259,81 @@ def test_new_challenge() -> None:
     for challenge in challenges:
         assert len(challenge) == CHALLENGE_LENGTH == 16
         assert challenge.isascii() and challenge.isdigit()
+
+
+# -- what verifying one login costs ----------------------------------------------
+
+
+class Work:
+    """Counts of what verify_login does: serialising info, scanning the frame, hashing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from appws.protocol import login
+
+        self.stringified = 0
+        self.scanned = 0
+        self.hashed_bytes: list[int] = []
+        stringify, scan, sha256 = login.js_stringify, login.raw_member_text, hashlib.sha256
+
+        def counted_stringify(value: Any) -> str:
+            self.stringified += 1
+            return stringify(value)
+
+        def counted_scan(frame: str, key: str) -> str | None:
+            self.scanned += 1
+            return scan(frame, key)
+
+        def counted_sha256(data: bytes = b"") -> Any:
+            self.hashed_bytes.append(len(data))
+            return sha256(data)
+
+        monkeypatch.setattr(login, "js_stringify", counted_stringify)
+        monkeypatch.setattr(login, "raw_member_text", counted_scan)
+        monkeypatch.setattr(login.hashlib, "sha256", counted_sha256)
+
+
+def login_frame(info: Any, digest: str) -> tuple[dict[str, Any], str]:
+    frame = json.dumps({"mt": "AppLogin", "app": "a", "info": info, "digest": digest})
+    return json.loads(frame), frame
+
+
+def test_a_login_serialises_and_hashes_info_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    work = Work(monkeypatch)
+    # Written as JSON.stringify writes it, so the raw text is the canonical one.
+    info = {"cn": "x" * 1000, "apps": [{"name": "users"}]}
+    message, frame = login_frame(info, "0" * 64)
+    frame = frame.replace(": ", ":").replace(", ", ",")
+    assert verify_login(message, "c", "p", frame_text=frame) is False
+    assert (work.stringified, work.scanned, len(work.hashed_bytes)) == (1, 1, 1)
+
+
+def test_a_differing_raw_info_is_hashed_once_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    work = Work(monkeypatch)
+    message, frame = login_frame({"price": 1.50}, "0" * 64)
+    assert verify_login(message, "c", "p", frame_text=frame) is False
+    assert (work.stringified, work.scanned, len(work.hashed_bytes)) == (1, 1, 2)
+    assert sum(work.hashed_bytes) < 2 * len(frame)
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [None, 5, "", "x", "0" * 63, "0" * 65, "g" * 64, "0" * 63 + "\u0660", "é" * 64],
+)
+def test_a_digest_that_cannot_match_costs_nothing(
+    monkeypatch: pytest.MonkeyPatch, digest: Any
+) -> None:
+    work = Work(monkeypatch)
+    message, frame = login_frame({"k": list(range(1000))}, "")
+    message["digest"] = digest
+    assert verify_login(message, "c", "p", frame_text=frame) is False
+    assert (work.stringified, work.scanned, work.hashed_bytes) == (0, 0, [])
+
+
+@pytest.mark.parametrize("bad", [{"app": 1}, {"sip": ["x"]}, {"dn": {"a": 1}}])
+def test_a_field_of_the_wrong_type_costs_nothing(
+    monkeypatch: pytest.MonkeyPatch, bad: dict[str, Any]
+) -> None:
+    work = Work(monkeypatch)
+    message, frame = login_frame({"k": list(range(1000))}, "0" * 64)
+    assert verify_login({**message, **bad}, "c", "p", frame_text=frame) is False
+    assert (work.stringified, work.scanned, work.hashed_bytes) == (0, 0, [])

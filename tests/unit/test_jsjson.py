@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appws.protocol import js_stringify
+from appws.protocol.jsjson import _stringify_by_walk, _stringify_in_c
 from tests.conftest import require_tool
 
 # Reads a JSON array of JSON texts; answers with a JSON array of JSON.stringify(JSON.parse(t)).
@@ -92,6 +93,32 @@ TABLE: list[tuple[Any, str]] = [
 @pytest.mark.parametrize(("value", "expected"), TABLE)
 def test_table(value: Any, expected: str) -> None:
     assert js_stringify(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), TABLE)
+def test_table_by_walk(value: Any, expected: str) -> None:
+    # js_stringify takes the C encoder where it can: the walk must be right on its own.
+    assert _stringify_by_walk(value) == expected
+
+
+def test_real_login_info_takes_the_c_encoder() -> None:
+    info = {
+        "appobj": "users",
+        "cn": "Zoë Müller",
+        "apps": [{"name": "users"}, {"name": "profile"}],
+        "appurl": "https://1.2.3.4/example.com/usersapp/innovaphone-users",
+        "lics": 10,
+        "unlicensed": True,
+        "groups": ["sales/€"],
+        "note": 'a "1.5" and "9999999999999999" in text',
+    }
+    assert _stringify_in_c(info) == js_stringify(info) == _stringify_by_walk(info)
+
+
+@pytest.mark.parametrize("key", [True, None, 1.5, 7, float("inf")])
+def test_keys_that_are_not_strings_raise(key: Any) -> None:
+    with pytest.raises(TypeError):
+        js_stringify({key: "a"})
 
 
 def test_tuple_is_an_array() -> None:
@@ -213,6 +240,13 @@ json_values = st.recursive(
 def check_batches_against_node(node: str, batch: list[Any]) -> None:
     # Each example is a whole batch, so node starts once per example, not once per value.
     assert_same_as_node(node, batch)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=json_values)
+def test_c_encoder_agrees_with_the_walk_or_declines(value: Any) -> None:
+    text = _stringify_in_c(value)
+    assert text is None or text == _stringify_by_walk(value)
 
 
 def test_agrees_with_node() -> None:
