@@ -135,6 +135,44 @@ Keep `RATE_LIMIT` as low as your Apps allow, keep replies small (page long lists
 watch the process's memory.
 """
 
+BEFORE_LOGIN = """\
+## Clients that know no password
+
+Anyone can send frames before logging in, and one event loop serves every session of a
+process: what a frame costs before login is what a stranger can make every session wait.
+So before a successful login:
+
+- a frame may be at most `MAX_LOGIN_MESSAGE_BYTES` (64 KiB; a PBX's `AppLogin`, the
+  largest real one, is a few KiB) and hold at most `MAX_LOGIN_CONTAINERS` objects and
+  arrays (1,024; each is an allocation the garbage collector then visits). Both, and
+  `MAX_DEPTH`, are checked on the frame's text before it is parsed; a frame over a limit
+  gets `too-large` or `too-deep` and is never parsed;
+- verifying an `AppLogin` serialises `info` once (with Python's C encoder whenever its
+  output is what `JSON.stringify` writes), hashes it once (twice only when the raw text
+  of `info` differs from that form), and does neither for a digest that is not 64 hex
+  digits or a login field that is not a string.
+
+Tested against a real daphne in `tests/e2e/test_prelogin_attack.py`: four clients at once,
+each connection sending a 1,000,000-byte frame, an `AppLogin` with 1,026 objects and
+arrays, two 64 KiB frames just within every limit (1,018 arrays nested 32 deep and 15,833
+numbers with a fraction; 7,389 array-index keys), then an `AppLogin` with a wrong digest,
+while a logged-in session keeps sending `Echo`. The oversized frames must get `too-large`
+("the limit before login"), the frames within the limits `not-logged-in`, each `AppLogin`
+`ok:false` and its socket closed with 4401; the logged-in session must get every reply, in
+order. The test asserts what comes back, never how long it took: the same frames, sent as
+fast as the server answers, are the bench's workload 8 ([performance.md](performance.md)),
+which reports the logged-in session's p99 round trip under attack against its p99 idle.
+
+What a frame within the limits still costs is bounded by those limits, not zero: the
+costliest (an `AppLogin` whose 64 KiB `info` must be serialised by Python rather than by
+the C encoder: thousands of numbers with a fraction, or of array-index keys) takes
+10 to 15 ms of CPU on the bench machine, so a steady stream of them from many connections
+still slows other sessions. Lower `MAX_LOGIN_MESSAGE_BYTES` to lower that
+cost in proportion, and limit connections per address in front of daphne (nginx
+`limit_conn`); `LOGIN_FAILURE_LIMIT` already refuses an address's logins at once (without
+verifying them) after ten failures.
+"""
+
 
 def _show_value(key: str, value: Any) -> str:
     if key == "errorText":  # checked by its start
@@ -184,7 +222,7 @@ def render() -> str:
     parts = [INTRO, "## Bad input → reply / effect\n"]
     for title, cases in sections.items():
         parts.append(f"### {title}\n\n{render_table(cases)}")
-    parts.extend([SECRETS, SLOW_READERS])
+    parts.extend([BEFORE_LOGIN, SECRETS, SLOW_READERS])
     return "\n".join(parts)
 
 

@@ -139,6 +139,39 @@ def oversized() -> str:
     return json.dumps({"mt": "ListNotes", "pad": "x" * MiB})
 
 
+#: ``MAX_LOGIN_MESSAGE_BYTES`` and ``MAX_LOGIN_CONTAINERS`` by default.
+LOGIN_LIMIT = 64 * 1024
+LOGIN_CONTAINERS = 1024
+
+
+def padded(mt: str, size: int) -> str:
+    """A frame of ``mt`` exactly ``size`` bytes long."""
+    head = f'{{"mt":"{mt}","pad":"'
+    return head + "x" * (size - len(head) - 2) + '"}'
+
+
+def over_login_limit() -> str:
+    return padded("AppChallenge", LOGIN_LIMIT + 1)
+
+
+def at_login_limit() -> str:
+    return padded("AppChallenge", LOGIN_LIMIT)
+
+
+def large_after_login() -> str:
+    return padded("ListNotes", 512 * 1024)
+
+
+def large_login() -> str:
+    info = {"cn": "x" * LOGIN_LIMIT}
+    return json.dumps({"mt": "AppLogin", **login_fields("notes"), "info": info, "digest": "0" * 64})
+
+
+def many_objects_login() -> str:
+    info = {"apps": [{} for _ in range(LOGIN_CONTAINERS)]}  # with the frame and info: 1026
+    return json.dumps({"mt": "AppLogin", **login_fields("notes"), "info": info, "digest": "0" * 64})
+
+
 def login_fields(app: str, **fields: Any) -> dict[str, Any]:
     return {"app": app, "domain": "", "sip": "mallory", "guid": "", "dn": "", **fields}
 
@@ -280,10 +313,50 @@ CASES: list[Case] = [
     Case(
         FRAMES,
         "oversized frame",
-        "a 1 MiB string in a frame (`MAX_MESSAGE_BYTES` 1 MiB)",
-        [Send(make=oversized)],
+        "a 1 MiB string in a frame, logged in (`MAX_MESSAGE_BYTES` 1 MiB)",
+        [Login(*NOTES), Send(make=oversized)],
         [_frame_error("too-large")],
         note="not parsed at all",
+    ),
+    Case(
+        FRAMES,
+        "large frame before login",
+        "a frame of 64 KiB + 1 byte before login (`MAX_LOGIN_MESSAGE_BYTES` 64 KiB)",
+        [Send(make=over_login_limit)],
+        [_frame_error("too-large")],
+        note="not parsed at all: whoever knows no password gets little parsed",
+    ),
+    Case(
+        FRAMES,
+        "frame at the limit before login",
+        "an `AppChallenge` of exactly 64 KiB before login",
+        [Send(make=at_login_limit)],
+        [{"mt": "AppChallengeResult"}],
+        note="accepted: the limit is inclusive",
+    ),
+    Case(
+        FRAMES,
+        "large AppLogin",
+        "an `AppLogin` whose `info` holds 64 KiB",
+        [Send(message={"mt": "AppChallenge"}), Send(make=large_login)],
+        [{"mt": "AppChallengeResult"}, _frame_error("too-large")],
+        note="not parsed, no digest computed; the challenge is not used up",
+    ),
+    Case(
+        FRAMES,
+        "many objects before login",
+        "an `AppLogin` whose `info` holds 1,024 empty objects (`MAX_LOGIN_CONTAINERS` 1,024)",
+        [Send(message={"mt": "AppChallenge"}), Send(make=many_objects_login)],
+        [{"mt": "AppChallengeResult"}, _frame_error("too-large")],
+        note="not parsed: each object would be an allocation for the garbage collector",
+    ),
+    Case(
+        FRAMES,
+        "large frame after login",
+        "a 512 KiB frame, logged in",
+        [Login(*NOTES), Send(make=large_after_login)],
+        [{"mt": "ListNotesResult", "error": ABSENT}],
+        note="accepted: after login `MAX_MESSAGE_BYTES` applies",
     ),
     Case(
         FRAMES,
@@ -302,10 +375,20 @@ CASES: list[Case] = [
     ),
     Case(
         FRAMES,
+        "nesting far too deep",
+        "`[` 100,000 times, logged in",
+        [Login(*NOTES), Send(text="[" * 100_000 + "]" * 100_000)],
+        [_frame_error("too-deep")],
+        note="refused from its brackets, not parsed",
+    ),
+    Case(
+        FRAMES,
         "nesting beyond the parser",
-        "`[` 100,000 times",
-        [Send(text="[" * 100_000 + "]" * 100_000)],
+        "`[` 100,000 times, logged in, with `MAX_DEPTH` raised to 1,000,000",
+        [Login(*NOTES), Send(text="[" * 100_000 + "]" * 100_000)],
         [_frame_error("not-json")],
+        appws={"MAX_DEPTH": 10**6},
+        note="the parser's own limit is answered too",
     ),
     Case(
         FRAMES,
