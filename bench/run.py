@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import client
+from bench import attack, client
 from bench.client import Target
 from bench.servers import (
     APPWS_PATH,
@@ -79,6 +79,8 @@ class Config:
     churn_tracked_cycles: int = 2000
     settle: float = 2.0
     redis: bool = True
+    attackers: int = 4
+    attack_round_trips: int = 2000
 
     @classmethod
     def preset(cls, mode: str) -> Config:
@@ -98,6 +100,7 @@ class Config:
                 churn_warmup=50,
                 churn_tracked_cycles=60,
                 settle=0.5,
+                attack_round_trips=300,
             )
         if mode == "smoke":
             return cls(
@@ -117,6 +120,8 @@ class Config:
                 churn_warmup=10,
                 churn_tracked_cycles=20,
                 settle=0.3,
+                attackers=2,
+                attack_round_trips=30,
             )
         return cls()
 
@@ -132,6 +137,7 @@ TARGETS = {
         "fanout_p99_ms_redis": 250,
         "kib_per_session": 64,
         "churn_rss_pct": 5,
+        "attack_p99_ratio": 3,
     }
 }
 
@@ -312,6 +318,19 @@ def run_churn(config: Config, db: Path) -> dict[str, Any]:
     return results
 
 
+def run_attack(config: Config, db: Path) -> dict[str, Any]:
+    """Workload 8: a victim's Echo round trips while clients without a password attack."""
+    _log(f"attack: {config.attackers} attackers, {config.attack_round_trips} victim round trips")
+    server = Daphne(bench_env(db))
+    with _started(server):
+        target = _appws(APPWS_DAPHNE, server)
+        runs = [
+            client.run(attack.attack, target, config.attackers, config.attack_round_trips)
+            for _ in range(config.repeats)
+        ]
+    return {APPWS_DAPHNE: _median_runs(runs)}
+
+
 # -- verdicts, table, files ------------------------------------------------
 
 
@@ -357,6 +376,13 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"churn {name}: RSS change %", pct, "within 5", abs(pct) <= goal["churn_rss_pct"])
         growth = churn["task_growth"]
         add(f"churn {name}: task growth", growth, "<= 0", growth <= 0)
+    ratio = results["attack"][APPWS_DAPHNE]["p99_ratio"]
+    add(
+        "victim p99 under attack / idle p99",
+        ratio,
+        f"<= {goal['attack_p99_ratio']}",
+        ratio <= goal["attack_p99_ratio"],
+    )
     return out
 
 
@@ -434,6 +460,21 @@ def table(results: dict[str, Any]) -> str:
             f"| {before['rss_kib'] / 1024:.1f} → {after['rss_kib'] / 1024:.1f} "
             f"| {' '.join(f'{kib / 1024:.0f}' for kib in row['rss_checkpoints_kib'])} "
             f"| {row['rss_change_pct']:+.1f} % | {before['tasks']} → {after['tasks']} |"
+        )
+    lines += [
+        "",
+        "| attack | attackers | attack frames answered | server CPU busy "
+        "| victim p50 ms idle → attacked | victim p99 ms idle → attacked "
+        "| max ms attacked | p99 ratio |",
+        "|---|---:|---:|---:|---|---|---:|---:|",
+    ]
+    for name, row in results["attack"].items():
+        lines.append(
+            f"| {name} | {row['attackers']:.0f} | {_fmt(row['attack_frames'])} "
+            f"| {row['server_cpu_busy']:.0%} "
+            f"| {row['idle_p50_ms']:.2f} → {row['attack_p50_ms']:.2f} "
+            f"| {row['idle_p99_ms']:.2f} → {row['attack_p99_ms']:.2f} "
+            f"| {row['attack_max_ms']:.1f} | {row['p99_ratio']:.2f} |"
         )
     lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
     for verdict in results["verdicts"]:
@@ -531,6 +572,7 @@ def run_all(
         results["fanout"] = run_fanout(config, db)
         results["memory"] = run_memory(config, db)
         results["churn"] = run_churn(config, db)
+        results["attack"] = run_attack(config, db)
     results["duration_s"] = round(time.time() - started, 1)
     results["verdicts"] = verdicts(results)
     if out_dir is not None:

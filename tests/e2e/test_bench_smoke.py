@@ -50,8 +50,12 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
     for row in results["churn"].values():
         assert row["cycles"] > 0
         assert row["before"]["tasks"] > 0 and row["after"]["rss_kib"] > 0
+    attack = results["attack"]["appws@daphne"]
+    assert attack["attackers"] == config.attackers and attack["attack_frames"] > 0
+    assert attack["idle_p99_ms"] > 0 and attack["p99_ratio"] > 0
     assert {verdict["target"] for verdict in results["verdicts"]} >= {
         "fan-out p99 in memory (ms)",
         "echo_pingpong: appws / channels on daphne",
+        "victim p99 under attack / idle p99",
     }
     assert "| appws@daphne |" in table(results)
