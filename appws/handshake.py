@@ -208,6 +208,13 @@ class Handshake:
                 raise LoginFailed(f"AppLogin field {field!r} is not valid Unicode text")
         if message.get("info") is not None and not isinstance(message["info"], dict):
             raise LoginFailed("AppLogin field 'info' must be an object")
+        ambiguous = protocol.ambiguous_field(message)
+        if ambiguous is not None:
+            held = ":{" if ambiguous == "dn" and message.get("info") is not None else ":"
+            raise LoginFailed(
+                f"AppLogin field {ambiguous!r} must not contain {held!r}: it would make the "
+                "digest's field join ambiguous"
+            )
         app = message.get("app") or ""
         if app not in self.apps:
             raise LoginFailed(f"App {quote(app)} is not served here")
@@ -230,6 +237,7 @@ class Handshake:
             info=message.get("info"),
             pbx_obj=message.get("pbxObj"),
             instance_domain=self._instance_domain(account),
+            kind=protocol.login_kind(message),
             permissions=account.permissions,
             session_key=protocol.session_key(challenge, account.password),
             challenge=challenge,
@@ -372,6 +380,7 @@ class Handshake:
             "domain": session.domain[:255],
             "dn": session.dn[:255],
             "user": session.user if getattr(session.user, "pk", None) else None,
+            "login_kind": session.kind.value,
             "remote_address": self.peer_address()[:100],
             "service": f"{cls.__module__}.{cls.__qualname__}"[:255],
         }

@@ -482,6 +482,54 @@ CASES: list[Case] = [
     ),
     Case(
         LOGIN,
+        "fields re-split through the digest's colons",
+        "`AppLogin` as `mallory` signed over a chosen challenge `victim:…:<real challenge>`, "
+        'sent re-split as `"domain": "site:mallory:g:Mallory"`, `"sip": "victim"`',
+        [
+            Attempt(
+                login_fields(
+                    "notes", domain="site:mallory:g:Mallory", sip="victim", guid="0" * 32, dn="V"
+                ),
+                NOTES[1],
+            )
+        ],
+        [_refused_login("AppLogin field 'domain' must not contain ':'")],
+        close=4401,
+        note="the digest is right: a `:` in `domain`, `sip` or `guid` is refused before it "
+        "is checked",
+    ),
+    Case(
+        LOGIN,
+        "info folded into dn",
+        'an issued login with `info` moved into `dn` (`"dn": "Bob:{…}"`, no `info`): '
+        "the same digest",
+        [
+            Attempt(
+                login_fields("notes", dn='Bob:{"appobj":"notes"}'),
+                NOTES[1],
+                sign=login_fields("notes", dn="Bob", info={"appobj": "notes"}),
+            )
+        ],
+        [_refused_login("AppLogin field 'dn' must not contain ':'")],
+        close=4401,
+        note="without `info`, `dn` may hold no `:`",
+    ),
+    Case(
+        LOGIN,
+        "info's start moved into dn",
+        '`AppLogin` with `info` and `"dn": "Bob:{"appobj":…"` and a right digest',
+        [
+            Attempt(
+                login_fields("notes", dn='Bob:{"appobj":"x"}', info={"cn": "Bob"}),
+                NOTES[1],
+            )
+        ],
+        [_refused_login("AppLogin field 'dn' must not contain ':{'")],
+        close=4401,
+        note="with `info`, a plain `:` in `dn` is accepted (real display names hold one)",
+    ),
+    Case(
+        LOGIN,
         "App not served here",
         '`AppLogin` for `"app": "payroll"`',
         [Attempt(login_fields("payroll"), "x")],
