@@ -155,7 +155,7 @@ class Handshake:
             session = await self._check_login(message, challenge, frame)
         except LoginFailed as failure:
             login_logger.warning(
-                "AppLogin refused: %s (app=%r sip=%r domain=%r from %s)",
+                "AppLogin refused: %r (app=%r sip=%r domain=%r from %r)",
                 failure.text,
                 message.get("app"),
                 message.get("sip"),
@@ -171,7 +171,7 @@ class Handshake:
         self.session = session
         self.stop_login_timer()
         login_logger.info(
-            "AppLogin ok (app=%r sip=%r domain=%r from %s)",
+            "AppLogin ok (app=%r sip=%r domain=%r from %r)",
             session.app,
             session.sip,
             session.domain,
@@ -185,7 +185,7 @@ class Handshake:
             except Exception:
                 # Tracking must not cost the login: the session works, unlisted.
                 login_logger.exception(
-                    "could not record the live session of App %r (%s); is the database "
+                    "could not record the live session of App %r (sip %r); is the database "
                     "migrated (manage.py migrate)?",
                     session.app,
                     session.sip,
@@ -336,14 +336,14 @@ class Handshake:
         else:
             session.permissions = account.permissions
             return
-        login_logger.info("ending session of App %r (%s): %s", session.app, session.sip, reason)
+        login_logger.info("ending session of App %r (sip %r): %r", session.app, session.sip, reason)
         self._closed = True
         await self.close(code=code, reason=reason)
 
     async def appws_disconnect(self, event: Mapping[str, Any]) -> None:
         """Called when an administrator disconnects this session."""
         login_logger.info(
-            "session of App %r (%s) disconnected by an administrator",
+            "session of App %r (sip %r) disconnected by an administrator",
             self.session.app if self.session else None,
             self.session.sip if self.session else None,
         )

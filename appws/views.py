@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_protect
 
 from .conf import appws_settings, settings_app
 from .crypto import UndecryptablePassword
+from .handshake import quote
 from .models import App
 from .protocol import ambiguous_field, is_issuable_challenge, login_digest
 
@@ -29,7 +30,6 @@ APP_PAGE_PREFIX = "/apps/"
 MAX_CHALLENGE_LENGTH = 16
 #: Largest request body read, in bytes: a name and a challenge need far less.
 MAX_BODY_BYTES = 4096
-_SHOWN_NAME = 80  # longest client-sent App name written to the log
 
 _AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -116,18 +116,13 @@ def _who(user: _AnyUser) -> str:
     return user.get_username() if user.is_authenticated else "-"
 
 
-def _shown(app: object) -> str:
-    text = app if isinstance(app, str) else "-"
-    return repr(text if len(text) <= _SHOWN_NAME else text[:_SHOWN_NAME] + "...")
-
-
 def _refuse(
     request: HttpRequest, status: int, error: str, text: str, app: object = None
 ) -> JsonResponse:
     login_logger.info(
-        "Login refused: %s (app=%s user=%r from %s)",
+        "Login refused: %r (app=%s user=%r from %r)",
         error,
-        _shown(app),
+        quote(app if isinstance(app, str) else "-"),
         _who(request.user),
         request.META.get("REMOTE_ADDR", "unknown"),
     )
@@ -234,13 +229,13 @@ def issue_login(request: HttpRequest) -> HttpResponse:
     try:
         password = _password(app)
     except UndecryptablePassword as error:
-        login_logger.error("Login not issued (app=%r): %s", app.name, error)
+        login_logger.error("Login not issued (app=%r): %r", app.name, error)
         return _json(
             {"error": "internal", "errorText": "This App cannot issue logins now."}, status=500
         )
     login["digest"] = login_digest(login, challenge, password)
     login_logger.info(
-        "Login issued (app=%r user=%r from %s)",
+        "Login issued (app=%r user=%r from %r)",
         app.name,
         login["sip"],
         request.META.get("REMOTE_ADDR", "unknown"),

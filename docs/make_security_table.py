@@ -83,6 +83,12 @@ SECRETS = """\
 - **What is logged.** Logins and refusals on `appws.login` with App, `sip`, domain,
   address and the reason; a handler's exception with its traceback on `appws` (the
   client gets `error: "internal"` and no details); refused browser origins on `appws`.
+  Every value a client can choose (App, `sip`, domain, topic, path, origin, and the
+  peer address, which a proxy header can set) is logged quoted, as Python's `repr`
+  writes it: a newline or a terminal escape in a `sip` shows as `\\n` or `\\x1b` inside
+  one line and cannot start a line of its own.
+  `tests/unit/test_log_quoting.py` reads every logging call in `appws/` and fails on a
+  value logged with a plain `%s`, an f-string or `.format`.
 - **Django's own SQL log.** With `DEBUG = True` Django logs every query with its
   parameters on `django.db.backends`, the encrypted token included (the password
   never): keep `DEBUG` off in production, as Django's deployment checklist says.

@@ -61,6 +61,7 @@ class Login:
 
     app: str
     password: str
+    sip: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Case:
     ``replies`` are patterns matched in order, each by one reply or a run of
     consecutive replies; then the socket is closed with ``close``, or the
     handshake is ``refused``, or (neither) the connection still answers a request.
-    ``logged``: text a WARNING (or worse) on the ``appws`` loggers must contain.
+    ``logged``: text a record (INFO or worse) on the ``appws`` loggers must contain.
     """
 
     section: str
@@ -185,6 +186,9 @@ def _frame_error(code: str) -> dict[str, Any]:
 
 FOREIGN_ORIGIN = "https://evil.example"
 LIVE = {"TRACK_SESSIONS": True}
+
+#: A ``sip`` that would write a log line of its own if it were logged as it is.
+FORGED_SIP = "x\nFAKE appws line\x1b[31m"
 
 # -- the cases ----------------------------------------------------------------
 
@@ -611,6 +615,23 @@ CASES: list[Case] = [
         appws=LIVE,
         db=True,
     ),
+    Case(
+        LIVE_SESSION,
+        "log line forged by a `sip`",
+        "a login with `sip` holding a newline and a terminal escape, then the App is disabled",
+        [
+            Database(make_db_app),
+            Login(DB_APP, DB_PASSWORD, sip=FORGED_SIP),
+            Database(disable_db_app),
+        ],
+        close=4403,
+        path=DB_PATH,
+        appws=LIVE,
+        db=True,
+        logged=f"ending session of App {DB_APP!r} (sip {FORGED_SIP!r})",
+        note="the line ending the session on `appws.login` shows the `sip` as "
+        + f"`{FORGED_SIP!r}`: every client-chosen value in a log line is quoted",
+    ),
     # Limits.
     Case(
         LIMITS,
@@ -755,7 +776,7 @@ class Observed:
 
 class _Capture(logging.Handler):
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -840,7 +861,7 @@ class _Subject:
             await self.comm.send_to(text_data=text)
 
     async def login(self, step: Login) -> None:
-        result = await self.comm.login(step.app, step.password)
+        result = await self.comm.login(step.app, step.password, sip=step.sip)
         assert result["ok"] is True, result
         self.logged_in = True
 
@@ -947,6 +968,8 @@ async def run_case(case: Case) -> Observed:
     capture = _Capture()
     appws_logger = logging.getLogger("appws")
     appws_logger.addHandler(capture)
+    level = appws_logger.level
+    appws_logger.setLevel(logging.INFO)  # INFO lines (a session ended) are checked too
     subject = _Subject(case)
     bystander = None
     try:
@@ -970,6 +993,7 @@ async def run_case(case: Case) -> Observed:
             subject.observed.bystander = await _check_bystander(bystander)
     finally:
         appws_logger.removeHandler(capture)
+        appws_logger.setLevel(level)
         await subject.close()
         if bystander is not None:
             await bystander.disconnect()
@@ -1022,9 +1046,9 @@ def check(case: Case, observed: Observed) -> None:
         if case.close is None:
             assert observed.probe is not None, f"{summary}: the connection did not answer"
     if case.logged is not None:
-        messages = [r.getMessage() for r in observed.logs if r.levelno >= logging.WARNING]
+        messages = [r.getMessage() for r in observed.logs]
         assert any(case.logged in m for m in messages), (
-            f"{summary}: no WARNING mentioning {case.logged!r} in {messages!r}"
+            f"{summary}: no log record mentioning {case.logged!r} in {messages!r}"
         )
     assert observed.bystander[0]["mt"] == "ListNotesResult", observed.bystander
     assert "error" not in observed.bystander[0], observed.bystander
