@@ -146,28 +146,23 @@ class Handshake:
         # Single use, success or not: a captured AppLogin can never be replayed.
         challenge, self._challenge = self._challenge, None
         peer = self.peer_address()
-        wait = await throttle.blocked_for(peer)
         try:
-            if wait:
-                raise LoginFailed(
-                    f"too many failed logins from this address: try again in {wait} s"
-                )
+            # Before the digest is checked: at most LOGIN_FAILURE_LIMIT wrong
+            # ones per window, however many logins arrive at once.
+            slot = await throttle.reserve(peer)
+        except throttle.Throttled as refusal:
+            await self._refuse_login(message, refusal.text, peer, THROTTLED_CLOSE_CODE)
+            return
+        try:
+            if self._closed:  # timed out while waiting for the slot
+                return
             session = await self._check_login(message, challenge, frame)
         except LoginFailed as failure:
-            login_logger.warning(
-                "AppLogin refused: %s (app=%r sip=%r domain=%r from %s)",
-                failure.text,
-                message.get("app"),
-                message.get("sip"),
-                message.get("domain"),
-                peer,
-            )
-            if not wait:
-                await throttle.record_failure(peer)
-            await self.reply(message, {"ok": False, "errorText": failure.text})
-            self._closed = True
-            await self.close(code=THROTTLED_CLOSE_CODE if wait else LOGIN_FAILED_CLOSE_CODE)
+            await slot.failed()
+            await self._refuse_login(message, failure.text, peer, LOGIN_FAILED_CLOSE_CODE)
             return
+        finally:
+            await slot.release()  # nothing after failed()
         self.session = session
         self.stop_login_timer()
         login_logger.info(
@@ -192,6 +187,21 @@ class Handshake:
                 )
         await self.reply(message, {"ok": True, "domain": session.instance_domain})
         await self.logged_in()
+
+    async def _refuse_login(
+        self, message: Mapping[str, Any], text: str, peer: str, code: int
+    ) -> None:
+        login_logger.warning(
+            "AppLogin refused: %s (app=%r sip=%r domain=%r from %s)",
+            text,
+            message.get("app"),
+            message.get("sip"),
+            message.get("domain"),
+            peer,
+        )
+        await self.reply(message, {"ok": False, "errorText": text})
+        self._closed = True
+        await self.close(code=code)
 
     async def _check_login(
         self, message: Mapping[str, Any], challenge: str | None, frame: str
