@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
@@ -72,11 +73,14 @@ def _cache() -> BaseCache:
 
 async def _call(name: str, *args: Any) -> Any:
     backend = _cache()
+    method = getattr(backend, name)
     if isinstance(backend, LocMemCache):
-        # In-process and thread-safe: no need for the async API's hop to a
-        # thread on every login.
-        return getattr(backend, name)(*args)
-    return await getattr(backend, f"a{name}")(*args)
+        # In-process and thread-safe: no need for a hop to a thread on every login.
+        return method(*args)
+    # Not the a-prefixed methods: Django's BaseCache.aincr() is a get and a set,
+    # not atomic even on Redis (Django 5.2 backends do not override it); their
+    # incr() is.
+    return await sync_to_async(method)(*args)
 
 
 @dataclass(frozen=True)
