@@ -314,11 +314,57 @@ class Handshake:
                 message, "bad-request", "AppCheckLogin needs string app, domain, challenge, digest"
             )
             return
+        session = self.session
+        own = await self.get_app(session.app)
+        if own is None or app not in own.check_logins:
+            await self.reply_error(
+                message,
+                "forbidden",
+                f"App {quote(session.app)} may not check the password of App {quote(app)}: "
+                f"add {quote(app)} to the check logins of App {quote(session.app)} (admin), "
+                f'or to APPWS["APPS"][{quote(session.app)}]["check_logins"]',
+            )
+            return
         account = await self.get_app(app) if app in self.apps else None
-        ok = account is not None and protocol.verify_login(
-            {"app": app, "domain": domain, "digest": digest}, challenge, account.password
-        )
+        if account is None:
+            await self.reply_error(
+                message, "unknown-app", f"App {quote(app)} is not served or configured here"
+            )
+            return
+        peer = self.peer_address()
+        try:
+            # The same failure count as AppLogin: a session is no way around it.
+            slot = await throttle.reserve(peer)
+        except throttle.Throttled as refusal:
+            await self._end_check_logins(message, refusal.text, peer)
+            return
+        try:
+            ok = protocol.verify_login(
+                {"app": app, "domain": domain, "digest": digest}, challenge, account.password
+            )
+            blocked = False if ok else await slot.failed()
+        finally:
+            await slot.release()  # nothing after failed()
         await self.reply(message, {"ok": ok})
+        if blocked:
+            await self._end_check_logins(
+                message, "too many failed logins from this address", peer, replied=True
+            )
+
+    async def _end_check_logins(
+        self, message: Mapping[str, Any], text: str, peer: str, *, replied: bool = False
+    ) -> None:
+        login_logger.warning(
+            "AppCheckLogin: %s; closing the session of App %r (%s) from %s",
+            text,
+            self.session.app if self.session else None,
+            self.session.sip if self.session else None,
+            peer,
+        )
+        if not replied:
+            await self.reply(message, {"ok": False, "error": "throttled", "errorText": text})
+        self._closed = True
+        await self.close(code=THROTTLED_CLOSE_CODE, reason="too many failed logins")
 
     # -- changes made elsewhere --------------------------------------------
 
