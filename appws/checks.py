@@ -1,7 +1,7 @@
 """Django system checks for a site serving App Services (``manage.py check``).
 
-Every check is tagged ``appws`` (``manage.py check --tag appws``). The two that
-are about running several processes in production are deployment checks: they
+Every check is tagged ``appws`` (``manage.py check --tag appws``). The ones that
+are about running in production are deployment checks: they
 run with ``manage.py check --deploy``, where Django's own production checks
 run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 
@@ -9,7 +9,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 |---|---|---|
 | ``appws.E001`` | Error | no ``default`` channel layer in ``CHANNEL_LAYERS`` |
 | ``appws.E002`` | Error | ``APPWS`` is not a dict, or has unknown keys |
-| ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry without a string password |
+| ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry: no string password, bad ``check_logins`` |
 | ``appws.E004`` | Error | ``APPWS["MAX_MESSAGE_BYTES"]`` is not a positive integer |
 | ``appws.E005`` | Error | an ``APPWS["APP_DIRS"]`` entry is not an existing directory |
 | ``appws.E006`` | Error | a number setting (heartbeat, limits, App cache) is out of range |
@@ -19,6 +19,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
 | ``appws.W004`` | Warning | App Services behind a validator refusing clients without ``Origin`` |
 | ``appws.W005`` | Warning | ``ASGI_APPLICATION`` cannot be imported to look at its routes |
+| ``appws.W006`` | Warning (deploy) | a default cache that cannot count failed logins atomically |
 
 (``daphne`` listed after ``django.contrib.staticfiles`` is daphne's own
 ``daphne.E001``.)
@@ -43,6 +44,13 @@ DEPLOY_DOC = "docs/deploy.md"
 TAG = "appws"
 
 LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
+#: Django's caches whose incr() is a read and a write: atomic within one process
+#: (appws runs cache calls on one thread) but not across processes.
+NON_ATOMIC_CACHES = {
+    "django.core.cache.backends.db.DatabaseCache": "a DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache": "a FileBasedCache",
+}
 
 CheckMessages = list[checks.CheckMessage]
 
@@ -55,6 +63,7 @@ def register_checks() -> None:
     checks.register(check_origin_validator, TAG)
     checks.register(check_in_memory_layer, TAG, deploy=True)
     checks.register(check_shared_cache, TAG, deploy=True)
+    checks.register(check_throttle_cache, TAG, deploy=True)
 
 
 # -- channel layer and cache ----------------------------------------------------
@@ -99,11 +108,18 @@ def check_in_memory_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any
     ]
 
 
-def check_shared_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
-    """Warn (deploy) when the default cache is private to each process."""
+def _cache_backend() -> str | None:
     caches = getattr(settings, "CACHES", None)
+    if caches is None:
+        return LOCMEM_CACHE  # Django's default
     default = caches.get("default") if isinstance(caches, Mapping) else None
     backend = default.get("BACKEND") if isinstance(default, Mapping) else None
+    return backend if isinstance(backend, str) else None
+
+
+def check_shared_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn (deploy) when the default cache is private to each process."""
+    backend = _cache_backend()
     if settings.DEBUG or backend != LOCMEM_CACHE:
         return []
     return [
@@ -119,6 +135,48 @@ def check_shared_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -
                 "appws.W003 if you run one process."
             ),
             id="appws.W003",
+        )
+    ]
+
+
+_REDIS_HINT = (
+    'CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", '
+    '"LOCATION": "redis://127.0.0.1:6379/1"}}'
+)
+
+
+def check_throttle_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn (deploy) when the default cache cannot hold the failed-login count."""
+    backend = _cache_backend()
+    if backend == DUMMY_CACHE:
+        return [
+            checks.Warning(
+                "The default cache is a DummyCache, which stores nothing: failed logins "
+                "are never counted, so APPWS LOGIN_FAILURE_LIMIT does not stop anyone "
+                "guessing App passwords (it only bounds the logins checked at once), and "
+                "database Apps are read from the database on every login.",
+                hint=(
+                    f"Use a real cache: LocMemCache for one process, else {_REDIS_HINT} "
+                    f"or memcached (see {DEPLOY_DOC}, 'Login throttling')."
+                ),
+                id="appws.W006",
+            )
+        ]
+    kind = NON_ATOMIC_CACHES.get(backend or "")
+    if kind is None:
+        return []
+    return [
+        checks.Warning(
+            f"The default cache is {kind}, whose incr() is a read and a write, not "
+            "atomic across processes: with several server processes, logins arriving "
+            "at once can get more than APPWS LOGIN_FAILURE_LIMIT wrong passwords "
+            "checked per window.",
+            hint=(
+                f"Use a cache with an atomic increment shared by the processes: "
+                f"{_REDIS_HINT}, or memcached (see {DEPLOY_DOC}, 'Login throttling'); "
+                "silence appws.W006 if you run one process."
+            ),
+            id="appws.W006",
         )
     ]
 
@@ -166,7 +224,23 @@ def _check_apps(apps_setting: object) -> CheckMessages:
                     id="appws.E003",
                 )
             )
+        elif "check_logins" in entry and not _is_name_list(entry["check_logins"]):
+            errors.append(
+                checks.Error(
+                    f'APPWS["APPS"][{name!r}]["check_logins"] must be a list of App names, '
+                    f"not {entry['check_logins']!r}.",
+                    hint=(
+                        "Name the Apps whose passwords sessions of this App may verify with "
+                        f'AppCheckLogin, e.g. "check_logins": ["{name}"]; leave it out for none.'
+                    ),
+                    id="appws.E003",
+                )
+            )
     return errors
+
+
+def _is_name_list(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(n, str) and n for n in value)
 
 
 def _check_app_dirs(app_dirs: object) -> CheckMessages:

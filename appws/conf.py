@@ -7,8 +7,10 @@ from typing import Any
 from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
-    # App name -> {"password": str, "domain": str, "permissions": [str, ...]}:
-    # Apps a service can log in without any database.
+    # App name -> {"password": str, "domain": str, "permissions": [str, ...],
+    # "check_logins": [App name, ...]}: Apps a service can log in without any
+    # database. check_logins: the Apps whose passwords sessions of this App may
+    # verify with AppCheckLogin (default: none).
     "APPS": {},
     # Domain sent in AppLoginResult when the App itself names none; None: the
     # host name the client connected to.
@@ -68,8 +70,12 @@ DEFAULTS: dict[str, Any] = {
     "REQUIRE_USER_ACCESS": False,
     # A handler's permission must also be held by the mapped user.
     "REQUIRE_USER_PERMISSIONS": False,
-    # Failed logins from one address within LOGIN_FAILURE_WINDOW seconds before
-    # further attempts are refused at once (counted in Django's cache).
+    # Failed logins (AppLogin, wrong AppCheckLogin) from one address (IPv6: one
+    # /64) within LOGIN_FAILURE_WINDOW seconds before further attempts are refused
+    # at once, counted in Django's cache (shared by the processes: an atomic incr).
+    # Also the logins from one address checked at the same time: the others wait
+    # for a slot, up to LOGIN_TIMEOUT. The window starts at the first login from
+    # an address that has none open.
     "LOGIN_FAILURE_LIMIT": 10,
     "LOGIN_FAILURE_WINDOW": 300,
 }

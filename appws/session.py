@@ -15,7 +15,8 @@ class AppAccount:
 
     ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
     ``permissions`` are the Django permissions (``"app_label.codename"``) that
-    sessions of this App carry; a disabled App refuses logins.
+    sessions of this App carry; ``check_logins`` names the Apps whose passwords
+    its sessions may verify with ``AppCheckLogin``; a disabled App refuses logins.
     """
 
     name: str
@@ -23,6 +24,7 @@ class AppAccount:
     domain: str | None = None
     permissions: frozenset[str] = frozenset()
     enabled: bool = True
+    check_logins: frozenset[str] = frozenset()
 
 
 @dataclass

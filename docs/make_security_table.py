@@ -138,6 +138,60 @@ logging in with it, a PBX, this site's issuer — can sign any fields it likes. 
 is exactly as trustworthy as whoever signed it.
 """
 
+THROTTLE = """\
+## Failed logins under concurrency
+
+Each failed `AppLogin` or wrong `AppCheckLogin` counts against the client's address
+(IPv4: the address; IPv6: its /64 network) in Django's cache. A login *reserves* one
+of the window's `LOGIN_FAILURE_LIMIT` slots before its digest is checked: a wrong
+digest keeps the slot, a right one gives it back. A login that finds every slot held
+by logins still being checked waits for one, up to `LOGIN_TIMEOUT`, instead of being
+refused. These cases need real concurrency, so they run against real daphne processes
+in `tests/e2e/test_login_throttle.py` (`LOGIN_FAILURE_LIMIT` 10), which counts the
+digests each process actually checked rather than trusting its replies:
+
+{rows}
+
+The limit holds across processes only with a cache whose `incr` is atomic and shared
+(Redis, memcached); the system checks `appws.W003` and `appws.W006` say when it is not
+([deploy.md](deploy.md), "Login throttling").
+"""
+
+#: The throttle's cases that need real daphnes: (bad input, sent, what happens).
+THROTTLE_CASES = [
+    (
+        "a storm of wrong passwords",
+        "400 `AppLogin`s with a wrong digest from one address, all at once, to one daphne",
+        "exactly 10 digests are checked (`wrong digest`, 4401); the other 390 get "
+        "`too many failed logins from this address…` and 4429, their digest unchecked",
+    ),
+    (
+        "the same storm on two processes",
+        "400 wrong `AppLogin`s at once, spread over two daphnes sharing a Redis cache",
+        "exactly 10 digests are checked in all: the slots are counted with the cache's "
+        "atomic `add`/`incr`",
+    ),
+    (
+        "a crowd behind one NAT",
+        "400 right `AppLogin`s at once from one address, to one daphne and to two",
+        "every one is logged in: each waits for a slot and gives it back",
+    ),
+    (
+        "other addresses of one IPv6 /64",
+        "a failure from `2001:db8:0:1::1`, then a right login from `2001:db8:0:1::2` "
+        "(`LOGIN_FAILURE_LIMIT` 1)",
+        "refused (4429): one /64 is one client; `2001:db8:0:2::1` is not affected "
+        "(`tests/integration/test_throttle.py`)",
+    ),
+]
+
+
+def render_throttle() -> str:
+    lines = ["| bad input | sent | what happens |", "|---|---|---|"]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in THROTTLE_CASES]
+    return THROTTLE.replace("{rows}", "\n".join(lines))
+
+
 SLOW_READERS = """\
 ## Slow readers
 
@@ -232,7 +286,7 @@ def render() -> str:
     parts = [INTRO, "## Bad input → reply / effect\n"]
     for title, cases in sections.items():
         parts.append(f"### {title}\n\n{render_table(cases)}")
-    parts.extend([SECRETS, LOGIN_JOIN, SLOW_READERS])
+    parts.extend([SECRETS, LOGIN_JOIN, render_throttle(), SLOW_READERS])
     return "\n".join(parts)
 
 

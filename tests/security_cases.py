@@ -24,6 +24,7 @@ MiB = 1024 * 1024
 
 NOTES = ("notes", "notes-secret")
 NOTES_ADMIN = ("notes-admin", "admin-secret")
+NOTES_ADMIN_PATH = "/apps/notes-admin"
 DB_APP = "dbnotes"
 DB_PASSWORD = "db-secret-Pw-1"
 DB_PATH = f"/apps/{DB_APP}"
@@ -138,6 +139,17 @@ def nested(depth: int, mt: str = "ListNotes") -> str:
 
 def oversized() -> str:
     return json.dumps({"mt": "ListNotes", "pad": "x" * MiB})
+
+
+def check_login(app: str) -> dict[str, Any]:
+    """An AppCheckLogin for ``app`` with a digest that is not right."""
+    return {
+        "mt": "AppCheckLogin",
+        "app": app,
+        "domain": "",
+        "challenge": "0123456789abcdef",
+        "digest": "0" * 64,
+    }
 
 
 def login_fields(app: str, **fields: Any) -> dict[str, Any]:
@@ -403,20 +415,38 @@ CASES: list[Case] = [
     Case(
         REQUESTS,
         "AppCheckLogin with a wrong digest",
-        "`AppCheckLogin` for `notes` with a digest made with another password",
-        [
-            Login(*NOTES),
-            Send(
-                message={
-                    "mt": "AppCheckLogin",
-                    "app": "notes",
-                    "domain": "",
-                    "challenge": "0123456789abcdef",
-                    "digest": "0" * 64,
-                }
-            ),
-        ],
+        "`AppCheckLogin` from `notes-admin` (allowed to check `notes`) for `notes` with a "
+        "digest made with another password",
+        [Login(*NOTES_ADMIN), Send(message=check_login("notes"))],
         [{"mt": "AppCheckLoginResult", "ok": False}],
+        path=NOTES_ADMIN_PATH,
+        note="counted as a failed login from the address",
+    ),
+    Case(
+        REQUESTS,
+        "AppCheckLogin without the right",
+        "`AppCheckLogin` for `notes-admin` from a session of `notes` (no `check_logins`)",
+        [Login(*NOTES), Send(message=check_login("notes-admin"))],
+        [
+            {
+                "mt": "AppCheckLoginResult",
+                "error": "forbidden",
+                "errorText": "App 'notes' may not check the password of App 'notes-admin'",
+                "ok": ABSENT,
+            }
+        ],
+        note="no password is checked: a session is no password oracle",
+    ),
+    Case(
+        REQUESTS,
+        "AppCheckLogin guesses",
+        "2 wrong `AppCheckLogin` on one session (`LOGIN_FAILURE_LIMIT` 2)",
+        [Login(*NOTES_ADMIN), Send(message=check_login("notes"), times=2)],
+        [{"mt": "AppCheckLoginResult", "ok": False}],
+        close=4429,
+        path=NOTES_ADMIN_PATH,
+        appws={"LOGIN_FAILURE_LIMIT": 2},
+        note="the same failure count as `AppLogin`: the address may not log in either",
     ),
     # Logins: refused with ok:false, then closed with 4401 (every attempt costs a connection).
     Case(

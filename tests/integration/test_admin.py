@@ -416,3 +416,29 @@ def test_server_process_list_is_read_only(admin: Client) -> None:
     assert "Add server process" not in page
     assert response.context["cl"].result_list[0].live_session_count == 1
     assert admin.get(f"/admin/appws/serverprocess/{session.server.pk}/delete/").status_code == 403
+
+
+def test_check_logins_are_edited_as_app_names(admin: Client) -> None:
+    app = make_app()
+    response = admin.post(
+        f"{CHANGELIST}{app.pk}/change/", form_data(check_logins=" notes, dbnotes,,notes ")
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    app.refresh_from_db()
+    assert app.check_logins == ["dbnotes", "notes"]
+    page = admin.get(f"{CHANGELIST}{app.pk}/change/").content.decode()
+    assert 'value="dbnotes, notes"' in page
+    assert "May check the passwords of" in page
+
+
+def test_check_logins_refuse_what_is_no_app_name(admin: Client) -> None:
+    app = make_app()
+    response = admin.post(f"{CHANGELIST}{app.pk}/change/", form_data(check_logins="notes; x"))
+    assert response.status_code == 200
+    assert "is not an App name" in str(response.context["adminform"].form.errors)
+
+
+def test_an_app_without_check_logins_checks_none(admin: Client) -> None:
+    response = admin.post(f"{CHANGELIST}add/", form_data(password=PASSWORD))
+    assert response.status_code == 302
+    assert App.objects.get(name="notesapp").check_logins == []

@@ -120,7 +120,58 @@ def test_shared_cache_passes(settings: Any) -> None:
     assert checks.check_shared_cache(None) == []
 
 
+@pytest.mark.parametrize(
+    ("backend", "says"),
+    [
+        ("django.core.cache.backends.dummy.DummyCache", "stores nothing"),
+        ("django.core.cache.backends.db.DatabaseCache", "not atomic across processes"),
+        ("django.core.cache.backends.filebased.FileBasedCache", "not atomic across processes"),
+    ],
+)
+def test_caches_that_cannot_count_failed_logins_warn(settings: Any, backend: str, says: str):
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "somewhere"}}
+    messages = checks.check_throttle_cache(None)
+    assert ids(messages) == ["appws.W006"]
+    assert says in messages[0].msg and "LOGIN_FAILURE_LIMIT" in messages[0].msg
+    assert "RedisCache" in (messages[0].hint or "")
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.redis.RedisCache",
+        "django.core.cache.backends.memcached.PyMemcacheCache",
+        # Per process: appws.W003's concern (several processes), atomic within one.
+        "django.core.cache.backends.locmem.LocMemCache",
+    ],
+)
+def test_caches_with_an_atomic_increment_pass_the_throttle_check(settings: Any, backend: str):
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "somewhere"}}
+    assert checks.check_throttle_cache(None) == []
+
+
+def test_locmem_cache_warns_about_the_limit_per_process(settings: Any) -> None:
+    settings.DEBUG = False
+    del settings.CACHES  # Django's default is a LocMemCache too
+    messages = checks.check_shared_cache(None)
+    assert ids(messages) == ["appws.W003"]
+    assert "counted per process" in messages[0].msg
+
+
 # -- the APPWS setting -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["notes", [5], [""], {"notes": True}])
+def test_check_logins_of_a_settings_app_must_be_a_list_of_names(settings: Any, value: Any):
+    settings.APPWS = {"APPS": {"admin": {"password": "x", "check_logins": value}}}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E003"]
+    assert "check_logins" in messages[0].msg
+
+
+def test_check_logins_of_a_settings_app(settings: Any) -> None:
+    settings.APPWS = {"APPS": {"admin": {"password": "x", "check_logins": ["notes"]}}}
+    assert checks.check_appws_setting(None) == []
 
 
 def test_unknown_appws_key_is_an_error(settings: Any) -> None:
