@@ -314,7 +314,8 @@ CASES: list[Case] = [
         "RIGHT-TO-LEFT OVERRIDE)",
         [Send(text='{"mt": "AppChallenge", "src": "\\ud800\\u2028\\u0000\\u202e"}')],
         [{"mt": "AppChallengeResult", "src": "\ud800\u2028\x00\u202e"}],
-        note="accepted as text and echoed, escaped as `\\uXXXX` (replies are ASCII-only JSON)",
+        note="accepted as text and echoed; replies are UTF-8 JSON, with a lone surrogate "
+        "escaped as `\\udxxx` so that every frame is valid UTF-8",
     ),
     # Requests: answered with "<mt>Result", src echoed.
     Case(
