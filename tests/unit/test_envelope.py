@@ -174,9 +174,7 @@ def test_a_surrogate_pair_held_as_two_code_points_reads_back_as_one_character() 
     assert json.loads(text) == {"mt": "x", "s": "😀"}
 
 
-@pytest.mark.parametrize(
-    "value", ["plain", "é" * 1000, "😀\ud800", {"k€y": ["\udc00", 1.5, None]}]
-)
+@pytest.mark.parametrize("value", ["plain", "é" * 1000, "😀\ud800", {"k€y": ["\udc00", 1.5, None]}])
 def test_encode_frame_size_is_the_utf8_size(value: Any) -> None:
     text, size = encode_frame({"mt": "x", "v": value})
     assert size == len(text.encode("utf-8"))
