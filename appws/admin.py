@@ -244,6 +244,7 @@ class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
         "app_column",
         "user_label",
         "dn",
+        "login_kind",
         "mapped_user",
         "remote_address",
         "server",
@@ -251,7 +252,7 @@ class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
         "last_activity",
         "stale",
     ]
-    list_filter = ["app_name"]
+    list_filter = ["app_name", "login_kind"]
     list_select_related = ["server", "user"]
     search_fields = ["app_name", "sip", "domain", "dn", "remote_address"]
     actions = ["disconnect"]

@@ -37,7 +37,7 @@ def _count(dropped: int) -> int:
 def count_dropped(topic: str, dropped: int, reason: str) -> None:
     """Count ``dropped`` undelivered copies of an indication for ``topic``, and say why."""
     logger.warning(
-        "indication for topic %r not delivered to %d subscription(s) of one session: %s; "
+        "indication for topic %r not delivered to %d subscription(s) of one session (%r); "
         "%d dropped in this process so far",
         topic,
         dropped,
@@ -54,14 +54,15 @@ class _CapacityWatch(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == _OVER_CAPACITY and isinstance(record.args, tuple):
             over, total, group = record.args
-            dropped = _count(int(over))  # type: ignore[call-overload]
+            skipped, subscribed = int(over), int(total)  # type: ignore[call-overload]
+            dropped = _count(skipped)
             logger.warning(
-                "indication for topic %r not delivered to %s of %s subscribed channel(s): "
+                "indication for topic %r not delivered to %d of %d subscribed channel(s): "
                 "their queues are full (channel layer capacity); %d dropped in this "
                 "process so far",
                 current_topic.get() or group,
-                over,
-                total,
+                skipped,
+                subscribed,
                 dropped,
             )
             return False
@@ -70,11 +71,11 @@ class _CapacityWatch(logging.Filter):
 
 def install() -> None:
     """Watch channels_redis's logger (once per process; called at app start-up)."""
-    source = logging.getLogger(_CHANNELS_REDIS_LOGGER)
-    if any(isinstance(existing, _CapacityWatch) for existing in source.filters):
+    source_logger = logging.getLogger(_CHANNELS_REDIS_LOGGER)
+    if any(isinstance(existing, _CapacityWatch) for existing in source_logger.filters):
         return
-    threshold = source.getEffectiveLevel()
+    threshold = source_logger.getEffectiveLevel()
     if threshold > logging.INFO:
         # The record is only made at INFO; keep everything else as quiet as before.
-        source.setLevel(logging.INFO)
-    source.addFilter(_CapacityWatch(threshold))
+        source_logger.setLevel(logging.INFO)
+    source_logger.addFilter(_CapacityWatch(threshold))

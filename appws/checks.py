@@ -37,12 +37,11 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS
+from .layers import IN_MEMORY_LAYER, default_layer_backend, default_layer_is_in_memory
 
 DEPLOY_DOC = "docs/deploy.md"
 TAG = "appws"
 
-IN_MEMORY_LAYER = "appws.layers.InMemoryChannelLayer"
-IN_MEMORY_LAYERS = frozenset({IN_MEMORY_LAYER, "channels.layers.InMemoryChannelLayer"})
 LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
 
 CheckMessages = list[checks.CheckMessage]
@@ -61,20 +60,9 @@ def register_checks() -> None:
 # -- channel layer and cache ----------------------------------------------------
 
 
-def _layer_backend() -> str | None:
-    layers = getattr(settings, "CHANNEL_LAYERS", None)
-    if not isinstance(layers, Mapping):
-        return None
-    default = layers.get("default")
-    if not isinstance(default, Mapping):
-        return None
-    backend = default.get("BACKEND")
-    return backend if isinstance(backend, str) else None
-
-
 def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
     """Error when there is no default channel layer."""
-    if _layer_backend() is not None:
+    if default_layer_backend() is not None:
         return []
     return [
         checks.Error(
@@ -93,7 +81,7 @@ def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
 
 def check_in_memory_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
     """Warn (deploy) when production runs on the per-process in-memory layer."""
-    if settings.DEBUG or _layer_backend() not in IN_MEMORY_LAYERS:
+    if settings.DEBUG or not default_layer_is_in_memory():
         return []
     return [
         checks.Warning(

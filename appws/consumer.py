@@ -280,7 +280,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
     async def close_for(self, code: int, reason: str) -> None:
         """Close the socket because of the client's behaviour, and say so in the log."""
         logger.warning(
-            "closing %s connection from %s (code %d): %s",
+            "closing %s connection from %r (code %d): %r",
             type(self).__qualname__,
             self.peer_address(),
             code,
@@ -392,7 +392,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         origin = self._header(b"origin")
         if origin is not None and not origin_allowed(origin, self._options["ALLOWED_ORIGINS"]):
             logger.warning(
-                "WebSocket from origin %r refused (path %s, from %s): add its host to "
+                "WebSocket from origin %r refused (path %r, from %r): add its host to "
                 "ALLOWED_HOSTS or the origin to APPWS['ALLOWED_ORIGINS']",
                 origin,
                 self.scope.get("path"),

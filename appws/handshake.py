@@ -155,7 +155,7 @@ class Handshake:
             session = await self._check_login(message, challenge, frame)
         except LoginFailed as failure:
             login_logger.warning(
-                "AppLogin refused: %s (app=%r sip=%r domain=%r from %s)",
+                "AppLogin refused: %r (app=%r sip=%r domain=%r from %r)",
                 failure.text,
                 message.get("app"),
                 message.get("sip"),
@@ -171,7 +171,7 @@ class Handshake:
         self.session = session
         self.stop_login_timer()
         login_logger.info(
-            "AppLogin ok (app=%r sip=%r domain=%r from %s)",
+            "AppLogin ok (app=%r sip=%r domain=%r from %r)",
             session.app,
             session.sip,
             session.domain,
@@ -185,7 +185,7 @@ class Handshake:
             except Exception:
                 # Tracking must not cost the login: the session works, unlisted.
                 login_logger.exception(
-                    "could not record the live session of App %r (%s); is the database "
+                    "could not record the live session of App %r (sip %r); is the database "
                     "migrated (manage.py migrate)?",
                     session.app,
                     session.sip,
@@ -208,6 +208,13 @@ class Handshake:
                 raise LoginFailed(f"AppLogin field {field!r} is not valid Unicode text")
         if message.get("info") is not None and not isinstance(message["info"], dict):
             raise LoginFailed("AppLogin field 'info' must be an object")
+        ambiguous = protocol.ambiguous_field(message)
+        if ambiguous is not None:
+            held = ":{" if ambiguous == "dn" and message.get("info") is not None else ":"
+            raise LoginFailed(
+                f"AppLogin field {ambiguous!r} must not contain {held!r}: it would make the "
+                "digest's field join ambiguous"
+            )
         app = message.get("app") or ""
         if app not in self.apps:
             raise LoginFailed(f"App {quote(app)} is not served here")
@@ -230,6 +237,7 @@ class Handshake:
             info=message.get("info"),
             pbx_obj=message.get("pbxObj"),
             instance_domain=self._instance_domain(account),
+            kind=protocol.login_kind(message),
             permissions=account.permissions,
             session_key=protocol.session_key(challenge, account.password),
             challenge=challenge,
@@ -328,14 +336,14 @@ class Handshake:
         else:
             session.permissions = account.permissions
             return
-        login_logger.info("ending session of App %r (%s): %s", session.app, session.sip, reason)
+        login_logger.info("ending session of App %r (sip %r): %r", session.app, session.sip, reason)
         self._closed = True
         await self.close(code=code, reason=reason)
 
     async def appws_disconnect(self, event: Mapping[str, Any]) -> None:
         """Called when an administrator disconnects this session."""
         login_logger.info(
-            "session of App %r (%s) disconnected by an administrator",
+            "session of App %r (sip %r) disconnected by an administrator",
             self.session.app if self.session else None,
             self.session.sip if self.session else None,
         )
@@ -372,6 +380,7 @@ class Handshake:
             "domain": session.domain[:255],
             "dn": session.dn[:255],
             "user": session.user if getattr(session.user, "pk", None) else None,
+            "login_kind": session.kind.value,
             "remote_address": self.peer_address()[:100],
             "service": f"{cls.__module__}.{cls.__qualname__}"[:255],
         }

@@ -13,9 +13,8 @@ import time
 from typing import Any
 
 from .exceptions import AppwsError
-
-#: What a PBX's own connection logs in as (``appws.protocol.LoginKind.PBX``).
-PBX_KIND = "pbx"
+from .protocol import LoginKind
+from .session import Session
 
 
 class FrameTooLarge(AppwsError):
@@ -31,13 +30,13 @@ class FrameTooLarge(AppwsError):
         self.limit = limit
 
 
-def send_window_bytes(session: Any, options: dict[str, Any]) -> int:
+def send_window_bytes(session: Session | None, options: dict[str, Any]) -> int:
     """The bytes ``session`` may be handed per window: a PBX's connection gets more.
 
     ``session`` is None before a login. A PBX streams far more than a browser
     (replication, call control), so it has its own budget.
     """
-    if session is not None and getattr(session, "kind", None) == PBX_KIND:
+    if session is not None and session.kind is LoginKind.PBX:
         return int(options["PBX_SEND_WINDOW_BYTES"])
     return int(options["SEND_WINDOW_BYTES"])
 

@@ -30,8 +30,9 @@ class Session:
     """A logged-in AppWebsocket session, as ``consumer.session``.
 
     The login fields are the ones the client sent (and the digest covered);
-    ``pbx_obj`` was not covered by the digest. ``pbx_info`` holds the last
-    ``PbxInfo`` a PBX sent on this connection.
+    ``pbx_obj`` was not covered by the digest. ``kind`` says how it logged in:
+    the PBX's App object itself, with the App's password, or issued for a user.
+    ``pbx_info`` holds the last ``PbxInfo`` a PBX sent on this connection.
     """
 
     app: str
@@ -42,6 +43,8 @@ class Session:
     info: Mapping[str, Any] | None
     pbx_obj: str | None
     instance_domain: str
+    #: How this session logged in (:func:`appws.protocol.login_kind`).
+    kind: protocol.LoginKind = protocol.LoginKind.PASSWORD
     permissions: frozenset[str] = frozenset()
     session_key: str = field(default="", repr=False)
     challenge: str = field(default="", repr=False)

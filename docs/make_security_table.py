@@ -84,11 +84,59 @@ SECRETS = """\
 - **What is logged.** Logins and refusals on `appws.login` with App, `sip`, domain,
   address and the reason; a handler's exception with its traceback on `appws` (the
   client gets `error: "internal"` and no details); refused browser origins on `appws`.
+  Every value a client can choose (App, `sip`, domain, topic, path, origin, and the
+  peer address, which a proxy header can set) is logged quoted, as Python's `repr`
+  writes it: a newline or a terminal escape in a `sip` shows as `\\n` or `\\x1b` inside
+  one line and cannot start a line of its own.
+  `tests/unit/test_log_quoting.py` reads every logging call in `appws/` and fails on a
+  value logged with a plain `%s`, an f-string or `.format`.
 - **Django's own SQL log.** With `DEBUG = True` Django logs every query with its
   parameters on `django.db.backends`, the encrypted token included (the password
   never): keep `DEBUG` off in production, as Django's deployment checklist says.
 - **Login checks.** Challenges are 16 digits from `secrets`, one per `AppChallenge`,
   consumed by the first `AppLogin`; digests are compared in constant time.
+"""
+
+LOGIN_JOIN = """\
+## What the login digest's field join can and cannot tell apart
+
+An `AppLogin`'s digest is a SHA-256 over its fields joined with `:`:
+`app:domain:sip:guid:dn[:info]:challenge:password`. A field that holds a `:` can move a
+boundary without changing the hashed text, so a digest made for one set of fields can
+verify for another. Where that could change who a session is, appws refuses it:
+
+- **The first four boundaries are fixed.** A `:` in `app`, `domain`, `sip` or `guid` is
+  refused (4401). A DNS domain, a SIP user part, a hex GUID and an App name never hold
+  one, so no real peer is refused.
+- **The challenge is not text of the client's choosing.** The site's login issuer
+  (`POST /appws/login`) signs only challenges of 1 to 16 letters or digits, the form this
+  service (16 digits) and the vendor's servers hand out. An issuer that signed any text
+  let a user choose `"victim:…:<real challenge>"`, get it signed, and re-split the
+  signed text into a login whose `domain` swallowed their own fields and whose `sip`
+  was the victim's (`tests/e2e/test_login_forgery.py` plays that attack against daphne).
+  The issuer also signs only values the service accepts: a user name with `:`, a
+  display name with `:{`, or a site domain with `:` (an IPv6 address as host name: set
+  `APPWS["DOMAIN"]`) gets no login, and neither does a user named like the App (the
+  login would pass for the App object).
+- **`dn` and `info`.** Without `info`, `dn` may hold no `:`; otherwise anyone holding an
+  issued login could fold its `info` into `dn` (same digest, `info` gone). With `info`,
+  `dn` may hold a `:` (display names like "Room 1: Front desk" do) but not `:{`. That is
+  enough: the text of `info` is a JSON object and starts with `{`. Moving the boundary
+  into `info` gives a `dn` holding `:{`, refused. Moving it into `dn` needs an issued
+  `dn` holding `:{` (this issuer signs none), and even then the forged `info` would be
+  `<end of dn>:<the real info>`: the real `info` is a complete object, so whatever the
+  moved text opens is never closed before the `:` that follows it. Only a challenge of
+  the signer's could still close it, and none can: this issuer signs letters and
+  digits only, and a challenge (at most 16 characters) that also carried this
+  service's 16 digits would be too long. No JSON object has that text, canonical or raw.
+- **The kind of a login** — `pbx` (`info.appobj` equals `sip`: the App object itself),
+  `password` (no `info`, or no `info.appobj`), `user` (issued for a user) — is decided
+  from digest-covered fields only; `pbxObj` is not covered and never counts. The admin's
+  live sessions show it.
+
+What the join cannot protect against: whoever holds the App's password — a client
+logging in with it, a PBX, this site's issuer — can sign any fields it likes. A login
+is exactly as trustworthy as whoever signed it.
 """
 
 SLOW_READERS = """\
@@ -217,7 +265,7 @@ def render() -> str:
     parts = [INTRO, "## Bad input → reply / effect\n"]
     for title, cases in sections.items():
         parts.append(f"### {title}\n\n{render_table(cases)}")
-    parts.extend([SECRETS, SLOW_READERS])
+    parts.extend([SECRETS, LOGIN_JOIN, SLOW_READERS])
     return "\n".join(parts)
 
 

@@ -63,6 +63,7 @@ class Login:
 
     app: str
     password: str
+    sip: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Case:
     ``replies`` are patterns matched in order, each by one reply or a run of
     consecutive replies; then the socket is closed with ``close``, or the
     handshake is ``refused``, or (neither) the connection still answers a request.
-    ``logged``: text a WARNING (or worse) on the ``appws`` loggers must contain.
+    ``logged``: text a record (INFO or worse) on the ``appws`` loggers must contain.
     """
 
     section: str
@@ -203,6 +204,9 @@ def _frame_error(code: str) -> dict[str, Any]:
 
 FOREIGN_ORIGIN = "https://evil.example"
 LIVE = {"TRACK_SESSIONS": True}
+
+#: A ``sip`` that would write a log line of its own if it were logged as it is.
+FORGED_SIP = "x\nFAKE appws line\x1b[31m"
 
 # -- the cases ----------------------------------------------------------------
 
@@ -501,6 +505,54 @@ CASES: list[Case] = [
     ),
     Case(
         LOGIN,
+        "fields re-split through the digest's colons",
+        "`AppLogin` as `mallory` signed over a chosen challenge `victim:…:<real challenge>`, "
+        'sent re-split as `"domain": "site:mallory:g:Mallory"`, `"sip": "victim"`',
+        [
+            Attempt(
+                login_fields(
+                    "notes", domain="site:mallory:g:Mallory", sip="victim", guid="0" * 32, dn="V"
+                ),
+                NOTES[1],
+            )
+        ],
+        [_refused_login("AppLogin field 'domain' must not contain ':'")],
+        close=4401,
+        note="the digest is right: a `:` in `domain`, `sip` or `guid` is refused before it "
+        "is checked",
+    ),
+    Case(
+        LOGIN,
+        "info folded into dn",
+        'an issued login with `info` moved into `dn` (`"dn": "Bob:{…}"`, no `info`): '
+        "the same digest",
+        [
+            Attempt(
+                login_fields("notes", dn='Bob:{"appobj":"notes"}'),
+                NOTES[1],
+                sign=login_fields("notes", dn="Bob", info={"appobj": "notes"}),
+            )
+        ],
+        [_refused_login("AppLogin field 'dn' must not contain ':'")],
+        close=4401,
+        note="without `info`, `dn` may hold no `:`",
+    ),
+    Case(
+        LOGIN,
+        "info's start moved into dn",
+        '`AppLogin` with `info` and `"dn": "Bob:{"appobj":…"` and a right digest',
+        [
+            Attempt(
+                login_fields("notes", dn='Bob:{"appobj":"x"}', info={"cn": "Bob"}),
+                NOTES[1],
+            )
+        ],
+        [_refused_login("AppLogin field 'dn' must not contain ':{'")],
+        close=4401,
+        note="with `info`, a plain `:` in `dn` is accepted (real display names hold one)",
+    ),
+    Case(
+        LOGIN,
         "App not served here",
         '`AppLogin` for `"app": "payroll"`',
         [Attempt(login_fields("payroll"), "x")],
@@ -581,6 +633,23 @@ CASES: list[Case] = [
         path=DB_PATH,
         appws=LIVE,
         db=True,
+    ),
+    Case(
+        LIVE_SESSION,
+        "log line forged by a `sip`",
+        "a login with `sip` holding a newline and a terminal escape, then the App is disabled",
+        [
+            Database(make_db_app),
+            Login(DB_APP, DB_PASSWORD, sip=FORGED_SIP),
+            Database(disable_db_app),
+        ],
+        close=4403,
+        path=DB_PATH,
+        appws=LIVE,
+        db=True,
+        logged=f"ending session of App {DB_APP!r} (sip {FORGED_SIP!r})",
+        note="the line ending the session on `appws.login` shows the `sip` as "
+        + f"`{FORGED_SIP!r}`: every client-chosen value in a log line is quoted",
     ),
     # Limits.
     Case(
@@ -798,7 +867,7 @@ class Observed:
 
 class _Capture(logging.Handler):
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -891,7 +960,7 @@ class _Subject:
         await anotify(step.topic, step.message)
 
     async def login(self, step: Login) -> None:
-        result = await self.comm.login(step.app, step.password)
+        result = await self.comm.login(step.app, step.password, sip=step.sip)
         assert result["ok"] is True, result
         self.logged_in = True
 
@@ -998,6 +1067,8 @@ async def run_case(case: Case) -> Observed:
     capture = _Capture()
     appws_logger = logging.getLogger("appws")
     appws_logger.addHandler(capture)
+    level = appws_logger.level
+    appws_logger.setLevel(logging.INFO)  # INFO lines (a session ended) are checked too
     subject = _Subject(case)
     bystander = None
     try:
@@ -1023,6 +1094,7 @@ async def run_case(case: Case) -> Observed:
             subject.observed.bystander = await _check_bystander(bystander)
     finally:
         appws_logger.removeHandler(capture)
+        appws_logger.setLevel(level)
         await subject.close()
         if bystander is not None:
             await bystander.disconnect()
@@ -1075,9 +1147,9 @@ def check(case: Case, observed: Observed) -> None:
         if case.close is None:
             assert observed.probe is not None, f"{summary}: the connection did not answer"
     if case.logged is not None:
-        messages = [r.getMessage() for r in observed.logs if r.levelno >= logging.WARNING]
+        messages = [r.getMessage() for r in observed.logs]
         assert any(case.logged in m for m in messages), (
-            f"{summary}: no WARNING mentioning {case.logged!r} in {messages!r}"
+            f"{summary}: no log record mentioning {case.logged!r} in {messages!r}"
         )
     assert observed.bystander[0]["mt"] == "ListNotesResult", observed.bystander
     assert "error" not in observed.bystander[0], observed.bystander

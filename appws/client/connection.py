@@ -382,7 +382,7 @@ class Client:
                 if self._closed or not self.reconnect:
                     error = ConnectionLost(f"{link.reason} ({self.url})")
                     break
-                logger.warning("Lost %s: %s; reconnecting", self.url, link.reason)
+                logger.warning("Lost %r: %r; reconnecting", self.url, link.reason)
                 next_link = await self._reconnect(link.ws.close_code == SLOW_READER_CLOSE_CODE)
                 if next_link is None:
                     break
@@ -420,13 +420,13 @@ class Client:
                 link = await self._open()
             except AppwsClientError as exc:
                 self.last_error = exc
-                logger.warning("Reconnecting to %s failed: %s", self.url, exc)
+                logger.warning("Reconnecting to %r failed: %r", self.url, exc)
                 continue
             if self._closed:
                 await link.ws.close()
                 return None
             self.reconnects += 1
-            logger.info("Reconnected to %s", self.url)
+            logger.info("Reconnected to %r", self.url)
             self._adopt(link)
             return link
 
@@ -468,12 +468,12 @@ class Client:
         try:
             async for raw in link.ws:
                 if not isinstance(raw, str):
-                    logger.debug("Dropped a binary frame from %s", self.url)
+                    logger.debug("Dropped a binary frame from %r", self.url)
                     continue
                 try:
                     message = decode_frame(raw, self.max_size)
                 except FrameError as exc:
-                    logger.warning("Dropped an unreadable frame from %s: %s", self.url, exc)
+                    logger.warning("Dropped an unreadable frame from %r: %r", self.url, exc)
                     continue
                 await self._dispatch(link, message)
         except ConnectionClosed:
@@ -493,7 +493,7 @@ class Client:
         elif route is not None:
             await route._deliver(message)
         elif isinstance(src, str) and src.startswith(_SRC_PREFIX):
-            logger.debug("Dropped a late message for %s: %s", src, message["mt"])
+            logger.debug("Dropped a late message for %r: %r", src, message["mt"])
         elif self.on_message is not None:
             try:
                 result = self.on_message(message)
@@ -502,7 +502,7 @@ class Client:
             except Exception:
                 logger.exception("on_message raised; the connection carries on")
         else:
-            logger.debug("No receiver for %s from %s", message["mt"], self.url)
+            logger.debug("No receiver for %r from %r", message["mt"], self.url)
 
     async def _keep_alive(self, link: _Link, interval: float) -> None:
         loop = asyncio.get_running_loop()

@@ -18,13 +18,23 @@ from .login import (
     raw_member_text,
     verify_login,
 )
+from .loginfields import (
+    ISSUABLE_CHALLENGE,
+    LoginKind,
+    ambiguous_field,
+    is_issuable_challenge,
+    login_kind,
+)
 from .sessionkey import decrypt, encrypt, keyed_hash, rc4, session_key
 
 __all__ = [
     "CHALLENGE_LENGTH",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "ISSUABLE_CHALLENGE",
     "LOGIN_FIELDS",
     "FrameError",
+    "LoginKind",
+    "ambiguous_field",
     "binary_frame_error",
     "check_build_url",
     "decode_frame",
@@ -33,9 +43,11 @@ __all__ = [
     "encode_message",
     "encrypt",
     "is_build_number",
+    "is_issuable_challenge",
     "js_stringify",
     "keyed_hash",
     "login_digest",
+    "login_kind",
     "new_challenge",
     "raw_member_text",
     "rc4",

@@ -74,6 +74,7 @@ def make_session(
     sip: str = "alice",
     channel: str = "",
     user: User | None = None,
+    kind: str = "user",
 ) -> LiveSession:
     now = timezone.now()
     seen = now - timedelta(days=1) if stale else now
@@ -97,6 +98,7 @@ def make_session(
         user=user,
         remote_address="192.0.2.7",
         service="tests.services.NotesService",
+        login_kind=kind,
         connected_at=now - timedelta(minutes=5),
         last_activity=now,
     )
@@ -318,6 +320,16 @@ def test_live_session_list(admin: Client, superuser: User) -> None:
     assert 'alt="True"' in page and 'alt="False"' in page  # the stale column
     assert "Disconnect selected sessions" in page
     assert "Add live session" not in page
+
+
+def test_live_session_list_shows_and_filters_the_login_kind(admin: Client) -> None:
+    app = make_app()
+    make_session(app, sip="pbx-obj", kind="pbx")
+    make_session(app, sip="alice", kind="user")
+    page = admin.get(SESSIONS).content.decode()
+    assert "PBX (the App object)" in page and "issued for a user" in page
+    rows = admin.get(SESSIONS, {"login_kind__exact": "pbx"}).context["cl"].result_list
+    assert [row.sip for row in rows] == ["pbx-obj"]
 
 
 def test_live_session_filter_by_app(admin: Client) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,7 +12,9 @@ from channels.routing import URLRouter
 from appws import AppWebsocketConsumer, anotify, capacity, mt
 from appws.conf import DEFAULTS
 from appws.outgoing import SendWindow, send_window_bytes
+from appws.protocol import LoginKind
 from appws.routing import service_urls
+from appws.session import Session
 from appws.testing import AppwsCommunicator
 from appws.topics import group_name
 
@@ -148,10 +149,10 @@ async def test_the_send_window_closes_a_session_handed_too_much(connect, setting
 def test_a_pbx_connection_has_its_own_window() -> None:
     options = dict(DEFAULTS)
     assert DEFAULTS["PBX_SEND_WINDOW_BYTES"] > DEFAULTS["SEND_WINDOW_BYTES"]
-    pbx = SimpleNamespace(kind="pbx")
-    user = SimpleNamespace(kind="user")
-    assert send_window_bytes(pbx, options) == DEFAULTS["PBX_SEND_WINDOW_BYTES"]
-    assert send_window_bytes(user, options) == DEFAULTS["SEND_WINDOW_BYTES"]
+    for kind in LoginKind:
+        session = Session("a", "", "", "", "", None, None, "", kind=kind)
+        wanted = "PBX_SEND_WINDOW_BYTES" if kind is LoginKind.PBX else "SEND_WINDOW_BYTES"
+        assert send_window_bytes(session, options) == DEFAULTS[wanted]
     assert send_window_bytes(None, options) == DEFAULTS["SEND_WINDOW_BYTES"]
 
 
