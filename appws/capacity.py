@@ -1,8 +1,10 @@
-"""Make indications that channels_redis drops for full channels visible.
+"""Count and report indications that were not delivered, whatever dropped them.
 
 channels_redis skips a channel whose queue is at capacity during group_send
 and only says so at INFO on its own logger. appws turns that into a WARNING on
-``appws.notify`` naming the topic, and counts the drops per process.
+``appws.notify`` naming the topic, and counts the drops per process; the drops
+appws makes itself (a copy over ``MAX_OUTGOING_BYTES``, the copies a session
+closed as a slow reader misses) are reported and counted the same way.
 """
 
 from __future__ import annotations
@@ -22,8 +24,26 @@ _dropped = 0
 
 
 def dropped_indications() -> int:
-    """How many indications this process could not deliver to a full channel."""
+    """How many indications this process could not deliver (per subscription or channel)."""
     return _dropped
+
+
+def _count(dropped: int) -> int:
+    global _dropped
+    _dropped += dropped
+    return _dropped
+
+
+def count_dropped(topic: str, dropped: int, reason: str) -> None:
+    """Count ``dropped`` undelivered copies of an indication for ``topic``, and say why."""
+    logger.warning(
+        "indication for topic %r not delivered to %d subscription(s) of one session (%r); "
+        "%d dropped in this process so far",
+        topic,
+        dropped,
+        reason,
+        _count(dropped),
+    )
 
 
 class _CapacityWatch(logging.Filter):
@@ -32,11 +52,10 @@ class _CapacityWatch(logging.Filter):
         self.threshold = threshold  # the level the logger had before appws lowered it
 
     def filter(self, record: logging.LogRecord) -> bool:
-        global _dropped
         if record.msg == _OVER_CAPACITY and isinstance(record.args, tuple):
             over, total, group = record.args
             skipped, subscribed = int(over), int(total)  # type: ignore[call-overload]
-            _dropped += skipped
+            dropped = _count(skipped)
             logger.warning(
                 "indication for topic %r not delivered to %d of %d subscribed channel(s): "
                 "their queues are full (channel layer capacity); %d dropped in this "
@@ -44,7 +63,7 @@ class _CapacityWatch(logging.Filter):
                 current_topic.get() or group,
                 skipped,
                 subscribed,
-                _dropped,
+                dropped,
             )
             return False
         return record.levelno >= self.threshold

@@ -14,12 +14,14 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.E005`` | Error | an ``APPWS["APP_DIRS"]`` entry is not an existing directory |
 | ``appws.E006`` | Error | a number setting (heartbeat, limits, App cache) is out of range |
 | ``appws.E007`` | Error | an ``APPWS["ALLOWED_ORIGINS"]`` entry that is not an origin |
+| ``appws.E008`` | Error | a send budget below ``MAX_OUTGOING_BYTES`` |
 | ``appws.W001`` | Warning | ``daphne`` is not in ``INSTALLED_APPS`` |
 | ``appws.W002`` | Warning (deploy) | the in-memory channel layer with ``DEBUG = False`` |
 | ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
 | ``appws.W004`` | Warning | App Services behind a validator refusing clients without ``Origin`` |
 | ``appws.W005`` | Warning | ``ASGI_APPLICATION`` cannot be imported to look at its routes |
 | ``appws.W006`` | Warning (deploy) | a default cache that cannot count failed logins atomically |
+| ``appws.W007`` | Warning | ``MAX_OUTGOING_BYTES`` above daphne's default message size |
 
 (``daphne`` listed after ``django.contrib.staticfiles`` is daphne's own
 ``daphne.E001``.)
@@ -282,7 +284,18 @@ _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("RATE_BURST", True, 1, "messages"),
     ("LOGIN_TIMEOUT", False, 0, "seconds; 0 is no limit"),
     ("MAX_MESSAGES_BEFORE_LOGIN", True, 2, "a login takes AppChallenge and AppLogin"),
+    ("MAX_OUTGOING_BYTES", True, 4096, "bytes; an error reply must fit"),
+    ("MAX_INDICATION_BYTES", True, 1, "bytes"),
+    ("SEND_WINDOW_SECONDS", False, None, "seconds"),
+    ("SEND_WINDOW_BYTES", True, 1, "bytes"),
+    ("PBX_SEND_WINDOW_BYTES", True, 1, "bytes"),
 )
+
+#: daphne's default --websocket-max-message-size: it fails a connection sent more.
+DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
+
+#: Budgets that must hold at least one frame of MAX_OUTGOING_BYTES.
+_BUDGETS = ("MAX_INDICATION_BYTES", "SEND_WINDOW_BYTES", "PBX_SEND_WINDOW_BYTES")
 
 
 def _check_numbers(options: Mapping[str, Any]) -> CheckMessages:
@@ -318,7 +331,36 @@ def _check_numbers(options: Mapping[str, Any]) -> CheckMessages:
                 id="appws.E006",
             )
         )
-    return errors
+    return errors or _check_outgoing(options)
+
+
+def _check_outgoing(options: Mapping[str, Any]) -> CheckMessages:
+    """The outgoing limit against daphne's, and the budgets against the limit."""
+    limit = options["MAX_OUTGOING_BYTES"]
+    messages: CheckMessages = [
+        checks.Error(
+            f'APPWS["{key}"] ({options[key]}) is below APPWS["MAX_OUTGOING_BYTES"] ({limit}): '
+            "a session sent one large message would be closed as a slow reader.",
+            hint=f"Raise {key}, or lower MAX_OUTGOING_BYTES.",
+            id="appws.E008",
+        )
+        for key in _BUDGETS
+        if options[key] < limit
+    ]
+    if limit > DAPHNE_MAX_MESSAGE_BYTES:
+        messages.append(
+            checks.Warning(
+                f'APPWS["MAX_OUTGOING_BYTES"] ({limit}) is above daphne\'s default '
+                f"--websocket-max-message-size ({DAPHNE_MAX_MESSAGE_BYTES}): daphne fails "
+                "the whole connection when it is handed a larger message.",
+                hint=(
+                    "Start daphne with --websocket-max-message-size at or above it, or "
+                    "silence appws.W007 if you did (or serve with another ASGI server)."
+                ),
+                id="appws.W007",
+            )
+        )
+    return messages
 
 
 def _check_allowed_origins(origins: object) -> CheckMessages:

@@ -29,6 +29,21 @@ DEFAULTS: dict[str, Any] = {
     # (daphne --websocket-max-message-size) above it, or the server closes the
     # socket before appws can answer.
     "MAX_MESSAGE_BYTES": 1024 * 1024,
+    # Largest frame appws hands the server, in UTF-8 bytes. daphne fails the
+    # whole connection on a frame above its --websocket-max-message-size (1 MiB
+    # by default), so stay below that: a larger reply is answered with error
+    # "too-large" instead, a larger indication is dropped for that subscriber.
+    "MAX_OUTGOING_BYTES": 1_000_000,
+    # Bytes of one indication a session may be handed, its copies for all its
+    # subscriptions to the topic together; more closes it as a slow reader (4013).
+    "MAX_INDICATION_BYTES": 4_000_000,
+    # Bytes a session may be handed within SEND_WINDOW_SECONDS (a PBX's own
+    # connection: PBX_SEND_WINDOW_BYTES); more closes it as a slow reader
+    # (4013). daphne buffers what a client does not read, and through ASGI
+    # appws cannot see whether it reads: this bounds how fast that can grow.
+    "SEND_WINDOW_SECONDS": 10,
+    "SEND_WINDOW_BYTES": 16_000_000,
+    "PBX_SEND_WINDOW_BYTES": 64_000_000,
     # Deepest nesting of objects/arrays in a frame (the frame itself is 1).
     "MAX_DEPTH": 32,
     # Longest accepted src tag, in characters.

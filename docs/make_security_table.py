@@ -42,7 +42,8 @@ suite sends, and what appws answers or does. The general rules
   was never read). A request that was read but cannot be served gets `<mt>Result` with
   `error` and the request's `src`.
 - A bad message never closes the connection. The socket is closed only for a refused
-  login (4401, or 4429 when throttled), a flood or a login that takes too long, and
+  login (4401, or 4429 when throttled), a flood or a login that takes too long, a
+  session handed more than its send budget (4013, "Slow readers" below), and
   when the session's App changes under it (4401, 4403).
 - Every reply is a JSON object with a string `mt`, and other sessions never notice:
   in every case below, a second session, logged in to another App and subscribed to
@@ -196,8 +197,8 @@ SLOW_READERS = """\
 ## Slow readers
 
 A server cannot make a client read. daphne writes every reply into the connection's
-buffer, and whatever the client does not read stays in the server's memory. Two things
-bound it, tested against a real daphne in `tests/e2e/test_slow_reader.py`:
+buffer, and whatever the client does not read stays in the server's memory; through
+ASGI, daphne gives appws no view of that buffer. Three things bound it:
 
 - **daphne's keepalive ping.** After `--ping-interval` seconds (default 20) without a
   frame from the client, daphne sends a ping; a client that reads nothing never sees it,
@@ -214,6 +215,28 @@ bound it, tested against a real daphne in `tests/e2e/test_slow_reader.py`:
   is closed, that the flood's close code reaches a real client, and that other sessions
   are served meanwhile. Before a login a client gets at most `MAX_MESSAGES_BEFORE_LOGIN`
   small replies and `LOGIN_TIMEOUT` seconds.
+- **appws's send budgets.** appws counts what it hands daphne per session. No frame is
+  larger than `MAX_OUTGOING_BYTES` (1,000,000: a larger reply becomes `too-large`, a
+  larger indication is dropped for that subscriber). The copies of one indication to
+  one session, for all its subscriptions together, stop at `MAX_INDICATION_BYTES`
+  (4,000,000): a session holding 100 subscriptions to a topic made daphne buffer 100
+  copies of each indication, now the copy that would pass the bound closes it. Within
+  `SEND_WINDOW_SECONDS` (10) a session is handed at most `SEND_WINDOW_BYTES`
+  (16,000,000), a PBX's own connection `PBX_SEND_WINDOW_BYTES` (64,000,000); the frame
+  that would pass it closes the session. Either close is code 4013 (a slow reader); the
+  session's subscriptions end at once and what it was not handed is dropped (the
+  indications counted in `dropped_indications()`). The rows "copies of one indication"
+  and "send window" above run these; `tests/e2e/test_outgoing_limits.py` checks against
+  a real daphne that one large reply or broadcast closes nobody.
+
+So what daphne holds for one client that stops reading is at most `SEND_WINDOW_BYTES`
+more per window: a client that also stops sending is dropped by the ping within
+`--ping-interval` + `--ping-timeout` (50 s by default), after at most six windows' worth
+(96 MB at the defaults, and only if the service really sends it that much); one that
+keeps sending within `RATE_LIMIT` can go on for longer, at most 1.6 MB/s on average.
+The budgets do not know whether the client reads: a client that reads fast but is sent
+more than `SEND_WINDOW_BYTES` per window is closed as well — raise the budget for such an
+App, not the limit for everyone.
 
 One session runs one handler at a time, so a slow client costs one running handler at
 most; its further frames wait in daphne's queue for that connection.
@@ -232,6 +255,16 @@ most; its further frames wait in daphne's queue for that connection.
   this, so limit connections per address in front of daphne (nginx `limit_conn`).
 - In the same two experiments uvicorn (`--ws websockets`), which stops reading a
   connection whose application does not keep up, did not grow.
+
+**On uvicorn** `send` applies back-pressure: it waits while the connection's write
+buffer is above its high-water mark (64 KiB with `--ws websockets`). A client that stops
+reading therefore stops its own session: the handler waits in `send`, uvicorn reads no
+more of its frames, and its indications wait in its channel-layer channel until the
+layer's capacity (100 by default) is reached, after which the layer drops them
+(channels_redis's drops are logged and counted like appws's own). Memory stays at the
+write buffer plus the frame in flight; the budgets still count what is handed over, so
+they seldom trip there, and uvicorn's ping (`--ws-ping-interval`, `--ws-ping-timeout`)
+ends a client that reads nothing at all. Other sessions are not held up.
 
 Keep `RATE_LIMIT` as low as your Apps allow, keep replies small (page long lists), and
 watch the process's memory.

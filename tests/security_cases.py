@@ -34,6 +34,8 @@ ABSENT = object()
 
 #: Close code of a flood: too many refused messages outstanding, or before a login.
 FLOOD_CLOSE_CODE = 4008
+#: Close code of a session handed more than its send budget.
+SLOW_READER_CLOSE_CODE = 4013
 
 #: How long to wait for a reply or a close the case expects (a bound, not a pause).
 WAIT = 3.0
@@ -95,7 +97,18 @@ class Reconnect:
     """Close the socket and open a fresh one; observation starts again."""
 
 
-Step = Send | Login | Attempt | Database | Reconnect
+@dataclass(frozen=True)
+class Notify:
+    """Send an indication to the subscribers of ``topic`` (``appws.anotify``).
+
+    Once every frame sent before has been handled (a request's answer is awaited first).
+    """
+
+    topic: str
+    message: Mapping[str, Any]
+
+
+Step = Send | Login | Attempt | Database | Reconnect | Notify
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,11 @@ def check_login(app: str) -> dict[str, Any]:
         "challenge": "0123456789abcdef",
         "digest": "0" * 64,
     }
+
+
+def echo_of(text: str) -> Callable[[], str]:
+    """An Echo request carrying ``text``, written as UTF-8 (not escaped)."""
+    return lambda: json.dumps({"mt": "Echo", "text": text, "src": "e"}, ensure_ascii=False)
 
 
 def login_fields(app: str, **fields: Any) -> dict[str, Any]:
@@ -330,7 +348,8 @@ CASES: list[Case] = [
         "RIGHT-TO-LEFT OVERRIDE)",
         [Send(text='{"mt": "AppChallenge", "src": "\\ud800\\u2028\\u0000\\u202e"}')],
         [{"mt": "AppChallengeResult", "src": "\ud800\u2028\x00\u202e"}],
-        note="accepted as text and echoed, escaped as `\\uXXXX` (replies are ASCII-only JSON)",
+        note="accepted as text and echoed; replies are UTF-8 JSON, with a lone surrogate "
+        "escaped as `\\udxxx` so that every frame is valid UTF-8",
     ),
     # Requests: answered with "<mt>Result", src echoed.
     Case(
@@ -729,6 +748,78 @@ CASES: list[Case] = [
         ],
         appws={"MAX_SUBSCRIPTIONS": 2},
     ),
+    Case(
+        LIMITS,
+        "reply over the outgoing limit",
+        "an `Echo` of 1,010,000 ASCII characters (`MAX_OUTGOING_BYTES` 1,000,000)",
+        [Login("echo", "echo"), Send(make=echo_of("x" * 1_010_000))],
+        [{"mt": "EchoResult", "error": "too-large", "src": "e"}],
+        path="/apps/echo",
+        logged="over MAX_OUTGOING_BYTES",
+        note="the reply is not sent: daphne would close the connection (1011) on a frame "
+        "over its own 1 MiB limit",
+    ),
+    Case(
+        LIMITS,
+        "non-ASCII reply",
+        "an `Echo` of 300,000 `€` (900,000 bytes of UTF-8)",
+        [Login("echo", "echo"), Send(make=echo_of("€" * 300_000))],
+        [{"mt": "EchoResult", "error": ABSENT, "src": "e"}],
+        path="/apps/echo",
+        note="answered: replies are UTF-8, not `\\u20ac` escapes (1.8 MB)",
+    ),
+    Case(
+        LIMITS,
+        "indication over the outgoing limit",
+        "an indication of 6,000 bytes to a subscriber (`MAX_OUTGOING_BYTES` 5,000)",
+        [
+            Login(*NOTES),
+            Send(message={"mt": "Subscribe", "topic": "big", "src": "s"}),
+            Notify("big", {"mt": "Big", "pad": "x" * 6000}),
+        ],
+        [{"mt": "SubscribeResult", "src": "s"}],
+        appws={"MAX_OUTGOING_BYTES": 5000},
+        logged="over MAX_OUTGOING_BYTES",
+        note="dropped for this subscriber, logged on `appws.notify` and counted",
+    ),
+    Case(
+        LIMITS,
+        "copies of one indication",
+        "3 subscriptions to a topic, then a 4,000-byte indication to it "
+        "(`MAX_INDICATION_BYTES` 10,000)",
+        [
+            Login(*NOTES),
+            *(Send(message={"mt": "Subscribe", "topic": "t", "src": src}) for src in "abc"),
+            Notify("t", {"mt": "Tock", "pad": "x" * 4000}),
+        ],
+        [
+            {"mt": "SubscribeResult"},
+            {"mt": "Tock", "src": "a"},
+            {"mt": "Tock", "src": "b"},
+        ],
+        close=SLOW_READER_CLOSE_CODE,
+        appws={"MAX_OUTGOING_BYTES": 5000, "MAX_INDICATION_BYTES": 10_000},
+        logged="slow reader",
+        note="closed as a slow reader before the copy that would pass the bound; "
+        "its subscriptions end",
+    ),
+    Case(
+        LIMITS,
+        "send window",
+        "`Echo` requests of 4,000 bytes, 8 at once (`SEND_WINDOW_BYTES` 20,000)",
+        [Login("echo", "echo"), Send(make=echo_of("x" * 4000), times=8)],
+        [{"mt": "EchoResult", "error": ABSENT, "src": "e"}],
+        close=SLOW_READER_CLOSE_CODE,
+        path="/apps/echo",
+        appws={
+            "MAX_OUTGOING_BYTES": 5000,
+            "SEND_WINDOW_BYTES": 20_000,
+            "SEND_WINDOW_SECONDS": 3600,
+        },
+        logged="slow reader",
+        note="closed as a slow reader once the replies would pass the bound "
+        "(`SEND_WINDOW_SECONDS` here 3600)",
+    ),
     # Browser origin: checked at the handshake, before anything else.
     Case(
         ORIGIN,
@@ -890,6 +981,14 @@ class _Subject:
                 text = step.text
             await self.comm.send_to(text_data=text)
 
+    async def notify(self, step: Notify) -> None:
+        from appws import anotify
+
+        # Frames are handled in order: once this one is answered, so are the others.
+        await self.comm.send_json_to({"mt": "Sync", "src": "sync"})
+        await self.await_reply(lambda r: r.get("src") == "sync")
+        await anotify(step.topic, step.message)
+
     async def login(self, step: Login) -> None:
         result = await self.comm.login(step.app, step.password, sip=step.sip)
         assert result["ok"] is True, result
@@ -1019,6 +1118,8 @@ async def run_case(case: Case) -> Observed:
                     elif isinstance(step, Reconnect):
                         await subject.close()
                         await subject.open()
+                    elif isinstance(step, Notify):
+                        await subject.notify(step)
                 await subject.finish()
             subject.observed.bystander = await _check_bystander(bystander)
     finally:

@@ -33,6 +33,9 @@ __all__ = ["Client"]
 
 logger = logging.getLogger("appws.client")
 
+#: The server closed the session as a slow reader (it was sent more than its budget).
+SLOW_READER_CLOSE_CODE = 4013
+
 MessageHandler = Callable[[dict[str, Any]], "Awaitable[None] | None"]
 _SRC_PREFIX = "py"
 
@@ -63,9 +66,11 @@ class Client:
     AppLogin fields``. TLS (``wss://``) verifies certificates: against the system's CAs, or
     ``cafile``, or the ``ssl`` context given. After a lost connection the client reconnects
     with backoff (``backoff`` = first and longest delay, s), logs in again and re-sends the
-    live subscriptions; pass ``reconnect=False`` to end instead. ``keepalive`` sends
-    ``KeepAlive`` after that many seconds without sending. Messages that no request or
-    subscription takes go to ``on_message`` (sync or async), else they are logged and dropped.
+    live subscriptions; pass ``reconnect=False`` to end instead. After the server closed it
+    as a slow reader (4013) the delay keeps doubling across the logins in between.
+    ``keepalive`` sends ``KeepAlive`` after that many seconds without sending. Messages that
+    no request or subscription takes go to ``on_message`` (sync or async), else they are
+    logged and dropped.
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class Client:
         self.login_result: dict[str, Any] | None = None
         self.build_url: str | None = None
         self.reconnects = 0
+        self._slow_reader_delay = 0.0  # the last delay after a slow-reader close
         self.last_error: BaseException | None = None
         self._session_key: str | None = None
         self._counter = itertools.count(1)
@@ -377,7 +383,7 @@ class Client:
                     error = ConnectionLost(f"{link.reason} ({self.url})")
                     break
                 logger.warning("Lost %r: %r; reconnecting", self.url, link.reason)
-                next_link = await self._reconnect()
+                next_link = await self._reconnect(link.ws.close_code == SLOW_READER_CLOSE_CODE)
                 if next_link is None:
                     break
                 link = next_link
@@ -394,9 +400,14 @@ class Client:
             subscription._end(error)
         self._subscriptions.clear()
 
-    async def _reconnect(self) -> _Link | None:
+    async def _reconnect(self, slow_reader: bool = False) -> _Link | None:
         first, longest = self.backoff
         delay = first
+        if slow_reader:
+            # The server will close a client that keeps falling behind again: back
+            # off across the logins in between, 4013 after 4013.
+            delay = min(self._slow_reader_delay * 2, longest) if self._slow_reader_delay else first
+        self._slow_reader_delay = delay if slow_reader else 0.0
         while True:
             wait = random.uniform(delay / 2, delay)  # jitter: not every client at once
             try:

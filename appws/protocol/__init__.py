@@ -6,6 +6,7 @@ from .envelope import (
     FrameError,
     binary_frame_error,
     decode_frame,
+    encode_frame,
     encode_message,
 )
 from .jsjson import js_stringify
@@ -38,6 +39,7 @@ __all__ = [
     "check_build_url",
     "decode_frame",
     "decrypt",
+    "encode_frame",
     "encode_message",
     "encrypt",
     "is_build_number",

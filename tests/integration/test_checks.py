@@ -19,7 +19,7 @@ from appws.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 
-ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 8)} | {f"appws.W00{n}" for n in range(1, 6)}
+ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 9)} | {f"appws.W00{n}" for n in range(1, 7)}
 HERE = "tests.integration.test_checks"
 
 
@@ -267,6 +267,11 @@ def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
         ("RATE_BURST", 0.5),
         ("LOGIN_TIMEOUT", -5),
         ("MAX_MESSAGES_BEFORE_LOGIN", 1),
+        ("MAX_OUTGOING_BYTES", 4095),
+        ("MAX_INDICATION_BYTES", 0),
+        ("SEND_WINDOW_SECONDS", 0),
+        ("SEND_WINDOW_BYTES", 1.5),
+        ("PBX_SEND_WINDOW_BYTES", None),
     ],
 )
 def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> None:
@@ -444,3 +449,28 @@ async def test_a_validator_letting_no_origin_through_lets_a_pbx_in() -> None:
     assert await _handshake(no_origin_allowed, None) is True
     assert await _handshake(no_origin_allowed, b"http://127.0.0.1") is True
     assert await _handshake(no_origin_allowed, b"https://evil.example") is False
+
+
+# -- outgoing limits ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key", ["MAX_INDICATION_BYTES", "SEND_WINDOW_BYTES", "PBX_SEND_WINDOW_BYTES"]
+)
+def test_a_budget_below_the_outgoing_limit_is_an_error(settings: Any, key: str) -> None:
+    settings.APPWS = {"MAX_OUTGOING_BYTES": 100_000, key: 99_999}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E008"]
+    assert key in messages[0].msg
+
+
+def test_an_outgoing_limit_above_daphnes_default_warns(settings: Any) -> None:
+    settings.APPWS = {"MAX_OUTGOING_BYTES": 1024 * 1024 + 1}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.W007"]
+    assert "--websocket-max-message-size" in messages[0].hint
+
+
+def test_an_outgoing_limit_at_daphnes_default_passes(settings: Any) -> None:
+    settings.APPWS = {"MAX_OUTGOING_BYTES": 1024 * 1024}
+    assert checks.check_appws_setting(None) == []
