@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 
 from .conf import settings_app
-from .models import App, LiveSession, ServerProcess
+from .models import App, LiveSession, ServerProcess, app_name_validator
 
 if TYPE_CHECKING:
     AppForm = forms.ModelForm[App]
@@ -59,12 +59,23 @@ class AppAdminForm(AppForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
+    check_logins = forms.CharField(
+        label="May check the passwords of",
+        required=False,
+        help_text="App names, separated by commas: sessions of this App may verify their "
+        "passwords with AppCheckLogin (a PBX's manager checking its App objects). Only Apps "
+        "the same App Service serves can be checked. Empty: none (the default).",
+    )
+
     class Meta:
         model = App
         fields = "__all__"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        names = self.instance.check_logins
+        if not self.is_bound and isinstance(names, list):
+            self.initial["check_logins"] = ", ".join(str(name) for name in names)
         field = self.fields["password"]
         if self.instance.pk is None:
             field.required = True
@@ -76,6 +87,22 @@ class AppAdminForm(AppForm):
             field.help_text = (
                 "Leave empty to keep the current password. It is stored encrypted and never shown."
             )
+
+    def clean_check_logins(self) -> list[str]:
+        names: list[str] = []
+        for name in str(self.cleaned_data.get("check_logins") or "").split(","):
+            name = name.strip()
+            if not name:
+                continue
+            try:
+                app_name_validator(name)
+            except forms.ValidationError:
+                raise forms.ValidationError(
+                    f"{name!r} is not an App name: separate App names with commas."
+                ) from None
+            if name not in names:
+                names.append(name)
+        return sorted(names)
 
     def save(self, commit: bool = True) -> App:
         password = self.cleaned_data.get("password")
@@ -106,7 +133,7 @@ class AppAdmin(AppModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "title", "password", "enabled", "hidden", "domain"]}),
         ("Who may open it", {"fields": ["access"]}),
-        ("What its sessions may do", {"fields": ["permissions"]}),
+        ("What its sessions may do", {"fields": ["permissions", "check_logins"]}),
         (
             "AppInfo",
             {
@@ -244,6 +271,7 @@ class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
         "app_column",
         "user_label",
         "dn",
+        "login_kind",
         "mapped_user",
         "remote_address",
         "server",
@@ -251,7 +279,7 @@ class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
         "last_activity",
         "stale",
     ]
-    list_filter = ["app_name"]
+    list_filter = ["app_name", "login_kind"]
     list_select_related = ["server", "user"]
     search_fields = ["app_name", "sip", "domain", "dn", "remote_address"]
     actions = ["disconnect"]

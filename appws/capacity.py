@@ -1,8 +1,10 @@
-"""Make indications that channels_redis drops for full channels visible.
+"""Count and report indications that were not delivered, whatever dropped them.
 
 channels_redis skips a channel whose queue is at capacity during group_send
 and only says so at INFO on its own logger. appws turns that into a WARNING on
-``appws.notify`` naming the topic, and counts the drops per process.
+``appws.notify`` naming the topic, and counts the drops per process; the drops
+appws makes itself (a copy over ``MAX_OUTGOING_BYTES``, the copies a session
+closed as a slow reader misses) are reported and counted the same way.
 """
 
 from __future__ import annotations
@@ -22,8 +24,26 @@ _dropped = 0
 
 
 def dropped_indications() -> int:
-    """How many indications this process could not deliver to a full channel."""
+    """How many indications this process could not deliver (per subscription or channel)."""
     return _dropped
+
+
+def _count(dropped: int) -> int:
+    global _dropped
+    _dropped += dropped
+    return _dropped
+
+
+def count_dropped(topic: str, dropped: int, reason: str) -> None:
+    """Count ``dropped`` undelivered copies of an indication for ``topic``, and say why."""
+    logger.warning(
+        "indication for topic %r not delivered to %d subscription(s) of one session (%r); "
+        "%d dropped in this process so far",
+        topic,
+        dropped,
+        reason,
+        _count(dropped),
+    )
 
 
 class _CapacityWatch(logging.Filter):
@@ -32,18 +52,18 @@ class _CapacityWatch(logging.Filter):
         self.threshold = threshold  # the level the logger had before appws lowered it
 
     def filter(self, record: logging.LogRecord) -> bool:
-        global _dropped
         if record.msg == _OVER_CAPACITY and isinstance(record.args, tuple):
             over, total, group = record.args
-            _dropped += int(over)  # type: ignore[call-overload]
+            skipped, subscribed = int(over), int(total)  # type: ignore[call-overload]
+            dropped = _count(skipped)
             logger.warning(
-                "indication for topic %r not delivered to %s of %s subscribed channel(s): "
+                "indication for topic %r not delivered to %d of %d subscribed channel(s): "
                 "their queues are full (channel layer capacity); %d dropped in this "
                 "process so far",
                 current_topic.get() or group,
-                over,
-                total,
-                _dropped,
+                skipped,
+                subscribed,
+                dropped,
             )
             return False
         return record.levelno >= self.threshold
@@ -51,11 +71,11 @@ class _CapacityWatch(logging.Filter):
 
 def install() -> None:
     """Watch channels_redis's logger (once per process; called at app start-up)."""
-    source = logging.getLogger(_CHANNELS_REDIS_LOGGER)
-    if any(isinstance(existing, _CapacityWatch) for existing in source.filters):
+    source_logger = logging.getLogger(_CHANNELS_REDIS_LOGGER)
+    if any(isinstance(existing, _CapacityWatch) for existing in source_logger.filters):
         return
-    threshold = source.getEffectiveLevel()
+    threshold = source_logger.getEffectiveLevel()
     if threshold > logging.INFO:
         # The record is only made at INFO; keep everything else as quiet as before.
-        source.setLevel(logging.INFO)
-    source.addFilter(_CapacityWatch(threshold))
+        source_logger.setLevel(logging.INFO)
+    source_logger.addFilter(_CapacityWatch(threshold))

@@ -1,7 +1,7 @@
 """Django system checks for a site serving App Services (``manage.py check``).
 
-Every check is tagged ``appws`` (``manage.py check --tag appws``). The two that
-are about running several processes in production are deployment checks: they
+Every check is tagged ``appws`` (``manage.py check --tag appws``). The ones that
+are about running in production are deployment checks: they
 run with ``manage.py check --deploy``, where Django's own production checks
 run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 
@@ -9,17 +9,20 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 |---|---|---|
 | ``appws.E001`` | Error | no ``default`` channel layer in ``CHANNEL_LAYERS`` |
 | ``appws.E002`` | Error | ``APPWS`` is not a dict, or has unknown keys |
-| ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry without a string password |
+| ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry: no string password, bad ``check_logins`` |
 | ``appws.E004`` | Error | ``APPWS["MAX_MESSAGE_BYTES"]`` is not a positive integer |
 | ``appws.E005`` | Error | an ``APPWS["APP_DIRS"]`` entry is not an existing directory |
 | ``appws.E006`` | Error | a number setting (heartbeat, limits, App cache) is out of range |
 | ``appws.E007`` | Error | an ``APPWS["ALLOWED_ORIGINS"]`` entry that is not an origin |
+| ``appws.E008`` | Error | a send budget below ``MAX_OUTGOING_BYTES`` |
 | ``appws.W001`` | Warning | ``daphne`` is not in ``INSTALLED_APPS`` |
 | ``appws.W002`` | Warning (deploy) | the in-memory channel layer with ``DEBUG = False`` |
 | ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
 | ``appws.W004`` | Warning | App Services behind a validator refusing clients without ``Origin`` |
 | ``appws.W005`` | Warning | ``ASGI_APPLICATION`` cannot be imported to look at its routes |
-| ``appws.W006`` | Warning | ``APPWS["MAX_LOGIN_MESSAGE_BYTES"]`` above ``MAX_MESSAGE_BYTES`` |
+| ``appws.W006`` | Warning (deploy) | a default cache that cannot count failed logins atomically |
+| ``appws.W007`` | Warning | ``MAX_OUTGOING_BYTES`` above daphne's default message size |
+| ``appws.W008`` | Warning | ``APPWS["MAX_LOGIN_MESSAGE_BYTES"]`` above ``MAX_MESSAGE_BYTES`` |
 
 (``daphne`` listed after ``django.contrib.staticfiles`` is daphne's own
 ``daphne.E001``.)
@@ -38,13 +41,19 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS
+from .layers import IN_MEMORY_LAYER, default_layer_backend, default_layer_is_in_memory
 
 DEPLOY_DOC = "docs/deploy.md"
 TAG = "appws"
 
-IN_MEMORY_LAYER = "appws.layers.InMemoryChannelLayer"
-IN_MEMORY_LAYERS = frozenset({IN_MEMORY_LAYER, "channels.layers.InMemoryChannelLayer"})
 LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
+#: Django's caches whose incr() is a read and a write: atomic within one process
+#: (appws runs cache calls on one thread) but not across processes.
+NON_ATOMIC_CACHES = {
+    "django.core.cache.backends.db.DatabaseCache": "a DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache": "a FileBasedCache",
+}
 
 CheckMessages = list[checks.CheckMessage]
 
@@ -57,25 +66,15 @@ def register_checks() -> None:
     checks.register(check_origin_validator, TAG)
     checks.register(check_in_memory_layer, TAG, deploy=True)
     checks.register(check_shared_cache, TAG, deploy=True)
+    checks.register(check_throttle_cache, TAG, deploy=True)
 
 
 # -- channel layer and cache ----------------------------------------------------
 
 
-def _layer_backend() -> str | None:
-    layers = getattr(settings, "CHANNEL_LAYERS", None)
-    if not isinstance(layers, Mapping):
-        return None
-    default = layers.get("default")
-    if not isinstance(default, Mapping):
-        return None
-    backend = default.get("BACKEND")
-    return backend if isinstance(backend, str) else None
-
-
 def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
     """Error when there is no default channel layer."""
-    if _layer_backend() is not None:
+    if default_layer_backend() is not None:
         return []
     return [
         checks.Error(
@@ -94,7 +93,7 @@ def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
 
 def check_in_memory_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
     """Warn (deploy) when production runs on the per-process in-memory layer."""
-    if settings.DEBUG or _layer_backend() not in IN_MEMORY_LAYERS:
+    if settings.DEBUG or not default_layer_is_in_memory():
         return []
     return [
         checks.Warning(
@@ -112,11 +111,18 @@ def check_in_memory_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any
     ]
 
 
-def check_shared_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
-    """Warn (deploy) when the default cache is private to each process."""
+def _cache_backend() -> str | None:
     caches = getattr(settings, "CACHES", None)
+    if caches is None:
+        return LOCMEM_CACHE  # Django's default
     default = caches.get("default") if isinstance(caches, Mapping) else None
     backend = default.get("BACKEND") if isinstance(default, Mapping) else None
+    return backend if isinstance(backend, str) else None
+
+
+def check_shared_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn (deploy) when the default cache is private to each process."""
+    backend = _cache_backend()
     if settings.DEBUG or backend != LOCMEM_CACHE:
         return []
     return [
@@ -132,6 +138,48 @@ def check_shared_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -
                 "appws.W003 if you run one process."
             ),
             id="appws.W003",
+        )
+    ]
+
+
+_REDIS_HINT = (
+    'CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", '
+    '"LOCATION": "redis://127.0.0.1:6379/1"}}'
+)
+
+
+def check_throttle_cache(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> CheckMessages:
+    """Warn (deploy) when the default cache cannot hold the failed-login count."""
+    backend = _cache_backend()
+    if backend == DUMMY_CACHE:
+        return [
+            checks.Warning(
+                "The default cache is a DummyCache, which stores nothing: failed logins "
+                "are never counted, so APPWS LOGIN_FAILURE_LIMIT does not stop anyone "
+                "guessing App passwords (it only bounds the logins checked at once), and "
+                "database Apps are read from the database on every login.",
+                hint=(
+                    f"Use a real cache: LocMemCache for one process, else {_REDIS_HINT} "
+                    f"or memcached (see {DEPLOY_DOC}, 'Login throttling')."
+                ),
+                id="appws.W006",
+            )
+        ]
+    kind = NON_ATOMIC_CACHES.get(backend or "")
+    if kind is None:
+        return []
+    return [
+        checks.Warning(
+            f"The default cache is {kind}, whose incr() is a read and a write, not "
+            "atomic across processes: with several server processes, logins arriving "
+            "at once can get more than APPWS LOGIN_FAILURE_LIMIT wrong passwords "
+            "checked per window.",
+            hint=(
+                f"Use a cache with an atomic increment shared by the processes: "
+                f"{_REDIS_HINT}, or memcached (see {DEPLOY_DOC}, 'Login throttling'); "
+                "silence appws.W006 if you run one process."
+            ),
+            id="appws.W006",
         )
     ]
 
@@ -179,7 +227,23 @@ def _check_apps(apps_setting: object) -> CheckMessages:
                     id="appws.E003",
                 )
             )
+        elif "check_logins" in entry and not _is_name_list(entry["check_logins"]):
+            errors.append(
+                checks.Error(
+                    f'APPWS["APPS"][{name!r}]["check_logins"] must be a list of App names, '
+                    f"not {entry['check_logins']!r}.",
+                    hint=(
+                        "Name the Apps whose passwords sessions of this App may verify with "
+                        f'AppCheckLogin, e.g. "check_logins": ["{name}"]; leave it out for none.'
+                    ),
+                    id="appws.E003",
+                )
+            )
     return errors
+
+
+def _is_name_list(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(n, str) and n for n in value)
 
 
 def _check_app_dirs(app_dirs: object) -> CheckMessages:
@@ -223,7 +287,18 @@ _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("MAX_MESSAGES_BEFORE_LOGIN", True, 2, "a login takes AppChallenge and AppLogin"),
     ("MAX_LOGIN_MESSAGE_BYTES", True, 1, "bytes per frame before login"),
     ("MAX_LOGIN_CONTAINERS", True, 1, "objects and arrays per frame before login"),
+    ("MAX_OUTGOING_BYTES", True, 4096, "bytes; an error reply must fit"),
+    ("MAX_INDICATION_BYTES", True, 1, "bytes"),
+    ("SEND_WINDOW_SECONDS", False, None, "seconds"),
+    ("SEND_WINDOW_BYTES", True, 1, "bytes"),
+    ("PBX_SEND_WINDOW_BYTES", True, 1, "bytes"),
 )
+
+#: daphne's default --websocket-max-message-size: it fails a connection sent more.
+DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
+
+#: Budgets that must hold at least one frame of MAX_OUTGOING_BYTES.
+_BUDGETS = ("MAX_INDICATION_BYTES", "SEND_WINDOW_BYTES", "PBX_SEND_WINDOW_BYTES")
 
 
 def _check_numbers(options: Mapping[str, Any]) -> CheckMessages:
@@ -259,7 +334,36 @@ def _check_numbers(options: Mapping[str, Any]) -> CheckMessages:
                 id="appws.E006",
             )
         )
-    return errors
+    return errors or _check_outgoing(options)
+
+
+def _check_outgoing(options: Mapping[str, Any]) -> CheckMessages:
+    """The outgoing limit against daphne's, and the budgets against the limit."""
+    limit = options["MAX_OUTGOING_BYTES"]
+    messages: CheckMessages = [
+        checks.Error(
+            f'APPWS["{key}"] ({options[key]}) is below APPWS["MAX_OUTGOING_BYTES"] ({limit}): '
+            "a session sent one large message would be closed as a slow reader.",
+            hint=f"Raise {key}, or lower MAX_OUTGOING_BYTES.",
+            id="appws.E008",
+        )
+        for key in _BUDGETS
+        if options[key] < limit
+    ]
+    if limit > DAPHNE_MAX_MESSAGE_BYTES:
+        messages.append(
+            checks.Warning(
+                f'APPWS["MAX_OUTGOING_BYTES"] ({limit}) is above daphne\'s default '
+                f"--websocket-max-message-size ({DAPHNE_MAX_MESSAGE_BYTES}): daphne fails "
+                "the whole connection when it is handed a larger message.",
+                hint=(
+                    "Start daphne with --websocket-max-message-size at or above it, or "
+                    "silence appws.W007 if you did (or serve with another ASGI server)."
+                ),
+                id="appws.W007",
+            )
+        )
+    return messages
 
 
 def _check_login_frame_limit(
@@ -281,7 +385,7 @@ def _check_login_frame_limit(
                 f"{DEFAULTS['MAX_LOGIN_MESSAGE_BYTES']}): it bounds what a client that "
                 "knows no password can make the server parse."
             ),
-            id="appws.W006",
+            id="appws.W008",
         )
     ]
 

@@ -7,8 +7,10 @@ from typing import Any
 from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
-    # App name -> {"password": str, "domain": str, "permissions": [str, ...]}:
-    # Apps a service can log in without any database.
+    # App name -> {"password": str, "domain": str, "permissions": [str, ...],
+    # "check_logins": [App name, ...]}: Apps a service can log in without any
+    # database. check_logins: the Apps whose passwords sessions of this App may
+    # verify with AppCheckLogin (default: none).
     "APPS": {},
     # Domain sent in AppLoginResult when the App itself names none; None: the
     # host name the client connected to.
@@ -35,6 +37,21 @@ DEFAULTS: dict[str, Any] = {
     # Most objects and arrays a frame may hold before login. Each costs an
     # allocation and garbage-collector work; a PBX's AppLogin holds a few dozen.
     "MAX_LOGIN_CONTAINERS": 1024,
+    # Largest frame appws hands the server, in UTF-8 bytes. daphne fails the
+    # whole connection on a frame above its --websocket-max-message-size (1 MiB
+    # by default), so stay below that: a larger reply is answered with error
+    # "too-large" instead, a larger indication is dropped for that subscriber.
+    "MAX_OUTGOING_BYTES": 1_000_000,
+    # Bytes of one indication a session may be handed, its copies for all its
+    # subscriptions to the topic together; more closes it as a slow reader (4013).
+    "MAX_INDICATION_BYTES": 4_000_000,
+    # Bytes a session may be handed within SEND_WINDOW_SECONDS (a PBX's own
+    # connection: PBX_SEND_WINDOW_BYTES); more closes it as a slow reader
+    # (4013). daphne buffers what a client does not read, and through ASGI
+    # appws cannot see whether it reads: this bounds how fast that can grow.
+    "SEND_WINDOW_SECONDS": 10,
+    "SEND_WINDOW_BYTES": 16_000_000,
+    "PBX_SEND_WINDOW_BYTES": 64_000_000,
     # Deepest nesting of objects/arrays in a frame (the frame itself is 1).
     "MAX_DEPTH": 32,
     # Longest accepted src tag, in characters.
@@ -76,8 +93,12 @@ DEFAULTS: dict[str, Any] = {
     "REQUIRE_USER_ACCESS": False,
     # A handler's permission must also be held by the mapped user.
     "REQUIRE_USER_PERMISSIONS": False,
-    # Failed logins from one address within LOGIN_FAILURE_WINDOW seconds before
-    # further attempts are refused at once (counted in Django's cache).
+    # Failed logins (AppLogin, wrong AppCheckLogin) from one address (IPv6: one
+    # /64) within LOGIN_FAILURE_WINDOW seconds before further attempts are refused
+    # at once, counted in Django's cache (shared by the processes: an atomic incr).
+    # Also the logins from one address checked at the same time: the others wait
+    # for a slot, up to LOGIN_TIMEOUT. The window starts at the first login from
+    # an address that has none open.
     "LOGIN_FAILURE_LIMIT": 10,
     "LOGIN_FAILURE_WINDOW": 300,
 }

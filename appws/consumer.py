@@ -23,6 +23,7 @@ from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake, quote
 from .limits import RateLimiter, origin_allowed
 from .notifications import INDICATION_TYPE
 from .outage import is_layer_outage
+from .outgoing import FrameTooLarge, SendWindow, send_window_bytes
 from .session import Session
 from .subscriptions import Subscriptions
 
@@ -32,6 +33,9 @@ __all__ = ["LOGIN_FAILED_CLOSE_CODE", "AppWebsocketConsumer"]
 #: from 3000 up (daphne refuses 1008), so these mirror 1008 and 408 in 4xxx.
 FLOOD_CLOSE_CODE = 4008
 LOGIN_TIMEOUT_CLOSE_CODE = 4408
+#: Handed more than its send budget (MAX_INDICATION_BYTES, SEND_WINDOW_BYTES):
+#: mirrors 1013 "try again later"; clients reconnect with backoff.
+SLOW_READER_CLOSE_CODE = 4013
 
 logger = logging.getLogger("appws")
 
@@ -78,6 +82,9 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         self._max_bytes: int = options["MAX_MESSAGE_BYTES"]
         self._max_login_bytes: int = min(options["MAX_LOGIN_MESSAGE_BYTES"], self._max_bytes)
         self._max_login_containers: int = options["MAX_LOGIN_CONTAINERS"]
+        self._max_outgoing: int = options["MAX_OUTGOING_BYTES"]
+        self._send_window = SendWindow(options["SEND_WINDOW_SECONDS"])
+        self._slow_reader = False
         self._max_depth: int = options["MAX_DEPTH"]
         self._max_src: int = options["MAX_SRC_LENGTH"]
         self._keepalive_echo: bool = options["KEEPALIVE_ECHO"]
@@ -92,6 +99,47 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
     @classmethod
     async def encode_json(cls, content: Mapping[str, Any]) -> str:
         return protocol.encode_message(content)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        """Send one message; ``FrameTooLarge`` (nothing sent) above ``MAX_OUTGOING_BYTES``."""
+        text, size = protocol.encode_frame(content)
+        await self.send_frame(text, size, close=close)
+
+    def check_size(self, size: int) -> None:
+        """Raise ``FrameTooLarge`` for a frame of ``size`` bytes the server must not get."""
+        if size > self._max_outgoing:
+            raise FrameTooLarge(size, self._max_outgoing)
+
+    async def send_frame(self, text: str, size: int, *, close: bool = False) -> bool:
+        """Hand one encoded frame of ``size`` UTF-8 bytes to the server.
+
+        Every message appws sends passes here. Raise ``FrameTooLarge`` when it is
+        too large; return False, sending nothing, once the session is closed as a
+        slow reader (now, because this frame exceeds its send window, or before).
+        """
+        self.check_size(size)
+        if self._slow_reader:
+            return False
+        budget = send_window_bytes(self.session, self._options)
+        if not self._send_window.take(size, budget):
+            seconds = self._send_window.seconds
+            await self.close_slow_reader(f"sent more than {budget} bytes within {seconds:g} s")
+            return False
+        await self.send(text_data=text, close=close)
+        return True
+
+    async def close_slow_reader(self, reason: str) -> None:
+        """Close the socket (4013) and end the session's subscriptions at once.
+
+        The session was handed more than its budget: whatever the client has not
+        read stays in the server's memory, so nothing more is handed over.
+        """
+        if self._slow_reader:
+            return
+        self._slow_reader = True
+        await self.close_for(SLOW_READER_CLOSE_CODE, f"slow reader: {reason}")
+        if self.channel_layer is not None and self._subscriptions:
+            await self.unsubscribe_all()
 
     async def reply(
         self, request: Mapping[str, Any], payload: Mapping[str, Any], *, mt: str | None = None
@@ -108,7 +156,22 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
             message["api"] = request["api"]
         if "src" in request:
             message["src"] = request["src"]
-        await self.send_json(message)
+        try:
+            await self.send_json(message)
+        except FrameTooLarge as error:
+            logger.warning(
+                "reply %r of %s is %d bytes, over MAX_OUTGOING_BYTES (%d): "
+                "answered with error too-large instead",
+                message["mt"],
+                type(self).__qualname__,
+                error.size,
+                error.limit,
+            )
+            refusal = {"mt": message["mt"], "error": error.code, "errorText": error.text}
+            for key in ("api", "src"):
+                if key in request:
+                    refusal[key] = request[key]
+            await self.send_json(refusal)
 
     async def reply_error(
         self, request: Mapping[str, Any], code: str, text: str, *, mt: str | None = None
@@ -226,7 +289,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
     async def close_for(self, code: int, reason: str) -> None:
         """Close the socket because of the client's behaviour, and say so in the log."""
         logger.warning(
-            "closing %s connection from %s (code %d): %s",
+            "closing %s connection from %r (code %d): %r",
             type(self).__qualname__,
             self.peer_address(),
             code,
@@ -338,7 +401,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         origin = self._header(b"origin")
         if origin is not None and not origin_allowed(origin, self._options["ALLOWED_ORIGINS"]):
             logger.warning(
-                "WebSocket from origin %r refused (path %s, from %s): add its host to "
+                "WebSocket from origin %r refused (path %r, from %r): add its host to "
                 "ALLOWED_HOSTS or the origin to APPWS['ALLOWED_ORIGINS']",
                 origin,
                 self.scope.get("path"),

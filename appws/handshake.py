@@ -146,32 +146,27 @@ class Handshake:
         # Single use, success or not: a captured AppLogin can never be replayed.
         challenge, self._challenge = self._challenge, None
         peer = self.peer_address()
-        wait = await throttle.blocked_for(peer)
         try:
-            if wait:
-                raise LoginFailed(
-                    f"too many failed logins from this address: try again in {wait} s"
-                )
+            # Before the digest is checked: at most LOGIN_FAILURE_LIMIT wrong
+            # ones per window, however many logins arrive at once.
+            slot = await throttle.reserve(peer)
+        except throttle.Throttled as refusal:
+            await self._refuse_login(message, refusal.text, peer, THROTTLED_CLOSE_CODE)
+            return
+        try:
+            if self._closed:  # timed out while waiting for the slot
+                return
             session = await self._check_login(message, challenge, frame)
         except LoginFailed as failure:
-            login_logger.warning(
-                "AppLogin refused: %s (app=%r sip=%r domain=%r from %s)",
-                failure.text,
-                message.get("app"),
-                message.get("sip"),
-                message.get("domain"),
-                peer,
-            )
-            if not wait:
-                await throttle.record_failure(peer)
-            await self.reply(message, {"ok": False, "errorText": failure.text})
-            self._closed = True
-            await self.close(code=THROTTLED_CLOSE_CODE if wait else LOGIN_FAILED_CLOSE_CODE)
+            await slot.failed()
+            await self._refuse_login(message, failure.text, peer, LOGIN_FAILED_CLOSE_CODE)
             return
+        finally:
+            await slot.release()  # nothing after failed()
         self.session = session
         self.stop_login_timer()
         login_logger.info(
-            "AppLogin ok (app=%r sip=%r domain=%r from %s)",
+            "AppLogin ok (app=%r sip=%r domain=%r from %r)",
             session.app,
             session.sip,
             session.domain,
@@ -185,13 +180,28 @@ class Handshake:
             except Exception:
                 # Tracking must not cost the login: the session works, unlisted.
                 login_logger.exception(
-                    "could not record the live session of App %r (%s); is the database "
+                    "could not record the live session of App %r (sip %r); is the database "
                     "migrated (manage.py migrate)?",
                     session.app,
                     session.sip,
                 )
         await self.reply(message, {"ok": True, "domain": session.instance_domain})
         await self.logged_in()
+
+    async def _refuse_login(
+        self, message: Mapping[str, Any], text: str, peer: str, code: int
+    ) -> None:
+        login_logger.warning(
+            "AppLogin refused: %r (app=%r sip=%r domain=%r from %r)",
+            text,
+            message.get("app"),
+            message.get("sip"),
+            message.get("domain"),
+            peer,
+        )
+        await self.reply(message, {"ok": False, "errorText": text})
+        self._closed = True
+        await self.close(code=code)
 
     async def _check_login(
         self, message: Mapping[str, Any], challenge: str | None, frame: str
@@ -208,6 +218,13 @@ class Handshake:
                 raise LoginFailed(f"AppLogin field {field!r} is not valid Unicode text")
         if message.get("info") is not None and not isinstance(message["info"], dict):
             raise LoginFailed("AppLogin field 'info' must be an object")
+        ambiguous = protocol.ambiguous_field(message)
+        if ambiguous is not None:
+            held = ":{" if ambiguous == "dn" and message.get("info") is not None else ":"
+            raise LoginFailed(
+                f"AppLogin field {ambiguous!r} must not contain {held!r}: it would make the "
+                "digest's field join ambiguous"
+            )
         app = message.get("app") or ""
         if app not in self.apps:
             raise LoginFailed(f"App {quote(app)} is not served here")
@@ -230,6 +247,7 @@ class Handshake:
             info=message.get("info"),
             pbx_obj=message.get("pbxObj"),
             instance_domain=self._instance_domain(account),
+            kind=protocol.login_kind(message),
             permissions=account.permissions,
             session_key=protocol.session_key(challenge, account.password),
             challenge=challenge,
@@ -304,11 +322,57 @@ class Handshake:
                 message, "bad-request", "AppCheckLogin needs string app, domain, challenge, digest"
             )
             return
+        session = self.session
+        own = await self.get_app(session.app)
+        if own is None or app not in own.check_logins:
+            await self.reply_error(
+                message,
+                "forbidden",
+                f"App {quote(session.app)} may not check the password of App {quote(app)}: "
+                f"add {quote(app)} to the check logins of App {quote(session.app)} (admin), "
+                f'or to APPWS["APPS"][{quote(session.app)}]["check_logins"]',
+            )
+            return
         account = await self.get_app(app) if app in self.apps else None
-        ok = account is not None and protocol.verify_login(
-            {"app": app, "domain": domain, "digest": digest}, challenge, account.password
-        )
+        if account is None:
+            await self.reply_error(
+                message, "unknown-app", f"App {quote(app)} is not served or configured here"
+            )
+            return
+        peer = self.peer_address()
+        try:
+            # The same failure count as AppLogin: a session is no way around it.
+            slot = await throttle.reserve(peer)
+        except throttle.Throttled as refusal:
+            await self._end_check_logins(message, refusal.text, peer)
+            return
+        try:
+            ok = protocol.verify_login(
+                {"app": app, "domain": domain, "digest": digest}, challenge, account.password
+            )
+            blocked = False if ok else await slot.failed()
+        finally:
+            await slot.release()  # nothing after failed()
         await self.reply(message, {"ok": ok})
+        if blocked:
+            await self._end_check_logins(
+                message, "too many failed logins from this address", peer, replied=True
+            )
+
+    async def _end_check_logins(
+        self, message: Mapping[str, Any], text: str, peer: str, *, replied: bool = False
+    ) -> None:
+        login_logger.warning(
+            "AppCheckLogin: %r; closing the session of App %r (sip %r) from %r",
+            text,
+            self.session.app if self.session else None,
+            self.session.sip if self.session else None,
+            peer,
+        )
+        if not replied:
+            await self.reply(message, {"ok": False, "error": "throttled", "errorText": text})
+        self._closed = True
+        await self.close(code=THROTTLED_CLOSE_CODE, reason="too many failed logins")
 
     # -- changes made elsewhere --------------------------------------------
 
@@ -328,14 +392,14 @@ class Handshake:
         else:
             session.permissions = account.permissions
             return
-        login_logger.info("ending session of App %r (%s): %s", session.app, session.sip, reason)
+        login_logger.info("ending session of App %r (sip %r): %r", session.app, session.sip, reason)
         self._closed = True
         await self.close(code=code, reason=reason)
 
     async def appws_disconnect(self, event: Mapping[str, Any]) -> None:
         """Called when an administrator disconnects this session."""
         login_logger.info(
-            "session of App %r (%s) disconnected by an administrator",
+            "session of App %r (sip %r) disconnected by an administrator",
             self.session.app if self.session else None,
             self.session.sip if self.session else None,
         )
@@ -372,6 +436,7 @@ class Handshake:
             "domain": session.domain[:255],
             "dn": session.dn[:255],
             "user": session.user if getattr(session.user, "pk", None) else None,
+            "login_kind": session.kind.value,
             "remote_address": self.peer_address()[:100],
             "service": f"{cls.__module__}.{cls.__qualname__}"[:255],
         }

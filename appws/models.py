@@ -8,6 +8,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from .crypto import decrypt_password, encrypt_password
+from .protocol import LoginKind
 
 app_name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
@@ -134,9 +135,16 @@ class LiveSession(models.Model):
     remote_address = models.CharField(max_length=100, blank=True)
     service = models.CharField(max_length=255, blank=True)
     login_kind = models.CharField(
+        "login",
         max_length=16,
         blank=True,
-        help_text="How the session logged in: pbx (the App object itself), password, or user.",
+        choices=[
+            (LoginKind.PBX.value, "PBX (the App object)"),
+            (LoginKind.PASSWORD.value, "App password"),
+            (LoginKind.USER.value, "issued for a user"),
+        ],
+        help_text="How the session logged in: the PBX's App object itself, with the App's "
+        "password, or with a login issued for a user (by a PBX or this site).",
     )
     connected_at = models.DateTimeField()
     last_activity = models.DateTimeField()

@@ -15,7 +15,8 @@ class AppAccount:
 
     ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
     ``permissions`` are the Django permissions (``"app_label.codename"``) that
-    sessions of this App carry; a disabled App refuses logins.
+    sessions of this App carry; ``check_logins`` names the Apps whose passwords
+    its sessions may verify with ``AppCheckLogin``; a disabled App refuses logins.
     """
 
     name: str
@@ -23,6 +24,7 @@ class AppAccount:
     domain: str | None = None
     permissions: frozenset[str] = frozenset()
     enabled: bool = True
+    check_logins: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -30,8 +32,9 @@ class Session:
     """A logged-in AppWebsocket session, as ``consumer.session``.
 
     The login fields are the ones the client sent (and the digest covered);
-    ``pbx_obj`` was not covered by the digest. ``pbx_info`` holds the last
-    ``PbxInfo`` a PBX sent on this connection.
+    ``pbx_obj`` was not covered by the digest. ``kind`` says how it logged in:
+    the PBX's App object itself, with the App's password, or issued for a user.
+    ``pbx_info`` holds the last ``PbxInfo`` a PBX sent on this connection.
     """
 
     app: str
@@ -42,6 +45,8 @@ class Session:
     info: Mapping[str, Any] | None
     pbx_obj: str | None
     instance_domain: str
+    #: How this session logged in (:func:`appws.protocol.login_kind`).
+    kind: protocol.LoginKind = protocol.LoginKind.PASSWORD
     permissions: frozenset[str] = frozenset()
     session_key: str = field(default="", repr=False)
     challenge: str = field(default="", repr=False)

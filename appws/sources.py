@@ -24,17 +24,36 @@ def _account_from_settings(name: str) -> AppAccount | None:
         password=entry["password"],
         domain=entry.get("domain"),
         permissions=frozenset(entry.get("permissions", ())),
+        check_logins=app_names(entry.get("check_logins")),
     )
 
 
-def _database_row(name: str) -> tuple[str, str, bool, str, frozenset[str]] | None:
+def app_names(value: object) -> frozenset[str]:
+    """The App names of a ``check_logins`` list; anything else names none."""
+    if not isinstance(value, (list, tuple)):
+        return frozenset()
+    return frozenset(name for name in value if isinstance(name, str))
+
+
+_Row = tuple[str, str, bool, str, frozenset[str], frozenset[str]]
+_ROW_LENGTH = 6
+
+
+def _database_row(name: str) -> _Row | None:
     from .models import App
 
     app = App.objects.filter(name=name).first()
     if app is None:
         return None
     # The cache may be shared (Redis, memcached): it holds the token, never the clear password.
-    return (app.name, app.password_encrypted, app.enabled, app.domain, app.operation_permissions())
+    return (
+        app.name,
+        app.password_encrypted,
+        app.enabled,
+        app.domain,
+        app.operation_permissions(),
+        app_names(app.check_logins),
+    )
 
 
 async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
@@ -51,18 +70,20 @@ async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
 
     key = cache_key(name)
     row = await cache.aget(key) if use_cache else None
-    if row is None:
+    if not (isinstance(row, tuple) and len(row) == _ROW_LENGTH):
+        # Missing, or cached by an older version of appws (a shared cache).
         row = await sync_to_async(_database_row)(name)
         if row is None:
             return None
         await cache.aset(key, row, appws_settings()["APP_CACHE_SECONDS"])
-    app_name, token, enabled, domain, permissions = row
+    app_name, token, enabled, domain, permissions, check_logins = row
     return AppAccount(
         name=app_name,
         password=decrypt_password(token),
         domain=domain or None,
         permissions=permissions,
         enabled=enabled,
+        check_logins=check_logins,
     )
 
 

@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from . import protocol
+from .capacity import count_dropped
 from .exceptions import AppwsError
 from .outage import is_layer_outage, retry_once
+from .outgoing import FrameTooLarge
 from .topics import group_name
 
 logger = logging.getLogger("appws")
@@ -36,6 +39,14 @@ class Subscriptions:
         channel_name: str
 
         async def send_json(self, content: Any, close: bool = False) -> None: ...
+
+    if TYPE_CHECKING:  # provided by the consumer
+
+        def check_size(self, size: int) -> None: ...
+
+        async def send_frame(self, text: str, size: int, *, close: bool = False) -> bool: ...
+
+        async def close_slow_reader(self, reason: str) -> None: ...
 
     async def subscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> None:
         """Subscribe this session to ``topic``; indications carry ``request``'s ``src``.
@@ -137,13 +148,43 @@ class Subscriptions:
         return {topic: tuple(sources) for topic, sources in self._subscriptions.items()}
 
     async def appws_indication(self, event: Mapping[str, Any]) -> None:
-        """Called with an indication from :func:`appws.notify`: send it per subscription."""
-        sources = self._subscriptions.get(event["topic"])
+        """Called with an indication from :func:`appws.notify`: send it per subscription.
+
+        A copy over ``MAX_OUTGOING_BYTES`` is dropped; copies beyond
+        ``MAX_INDICATION_BYTES`` together close the session as a slow reader.
+        """
+        topic: str = event["topic"]
+        sources = self._subscriptions.get(topic)
         if not sources or self._closed:
             return
         message = event["message"]
-        for src in sources:
-            await self.send_json(message if src is None else {**message, "src": src})
+        budget: int = self._options["MAX_INDICATION_BYTES"]
+        handed = 0
+        too_large: FrameTooLarge | None = None
+        oversized = 0
+        copies = list(sources)  # a slow-reader close ends the subscriptions meanwhile
+        for index, src in enumerate(copies):
+            text, size = protocol.encode_frame(message if src is None else {**message, "src": src})
+            try:
+                self.check_size(size)
+            except FrameTooLarge as error:
+                too_large, oversized = error, oversized + 1
+                continue
+            handed += size
+            if handed > budget:
+                await self.close_slow_reader(
+                    f"the {len(copies)} copies of an indication for topic {topic!r} "
+                    f"are more than MAX_INDICATION_BYTES ({budget})"
+                )
+            if handed > budget or not await self.send_frame(text, size):
+                count_dropped(topic, len(copies) - index, "its session is closed as a slow reader")
+                break
+        if too_large is not None:
+            count_dropped(
+                topic,
+                oversized,
+                f"{too_large.size} bytes, over MAX_OUTGOING_BYTES ({too_large.limit})",
+            )
 
     def _layer(self) -> Any:
         if self.channel_layer is None:

@@ -1,49 +1,282 @@
-"""Throttle failed logins per remote address, in Django's cache (shared across processes)."""
+"""Throttle failed logins per client address (IPv6: per /64), in Django's cache.
+
+A login *reserves* a slot before its digest is checked. A wrong digest keeps
+its slot, as a counted failure; a right one gives it back. The slots of a
+window are counted with the cache's atomic ``add``/``incr``, so however many
+logins arrive at once, on one process or on several sharing the cache, at most
+``LOGIN_FAILURE_LIMIT`` digests per ``LOGIN_FAILURE_WINDOW`` are checked and
+found wrong. A login that finds every slot taken by logins still being checked
+waits for one (up to ``LOGIN_TIMEOUT``): a crowd of right logins from one
+address (many users behind one NAT) all get through, a few at a time.
+
+Each process also counts the slots it holds per address (never asking the cache
+for more than the limit), and its waiting logins sleep until one of its own
+slots is given back; slots given back by other processes are noticed by
+retrying with a bounded backoff (not needed with a per-process LocMemCache).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache, caches
+from asgiref.sync import sync_to_async
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 
 from .conf import appws_settings
 
+_PREFIX = "appws:login:"
+#: Retry delays, in seconds, for noticing slots given back by another process.
+_FIRST_RETRY = 0.05
+_LONGEST_RETRY = 1.0
 
-def _keys(address: str) -> tuple[str, str]:
-    tag = address.encode("utf-8", "surrogatepass").hex()
-    return f"appws:fail:{tag}", f"appws:fail-start:{tag}"
+
+class Throttled(Exception):
+    """This address may not log in now; ``text`` says why and what to do."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
-async def _get(key: str, default: float) -> Any:
-    backend = caches["default"]
+def throttle_key(address: str) -> str:
+    """The unit a failure counts against: the IPv4 address, or the IPv6 /64 network.
+
+    One IPv6 host is usually given a whole /64, so counting per address would
+    let it try each of its 2**64 addresses in turn.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a UNIX socket's peer, "unknown"): as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+# -- the cache ------------------------------------------------------------------
+
+
+def _cache() -> BaseCache:
+    return caches["default"]
+
+
+async def _call(name: str, *args: Any) -> Any:
+    backend = _cache()
+    method = getattr(backend, name)
     if isinstance(backend, LocMemCache):
-        # In-process and thread-safe: no need for aget()'s hop to a thread on
-        # every login.
-        return backend.get(key, default)
-    return await backend.aget(key, default)
+        # In-process and thread-safe: no need for a hop to a thread on every login.
+        return method(*args)
+    # Not the a-prefixed methods: Django's BaseCache.aincr() is a get and a set,
+    # not atomic even on Redis (Django 5.2 backends do not override it); their
+    # incr() is.
+    return await sync_to_async(method)(*args)
 
 
-async def blocked_for(address: str) -> int:
-    """Seconds until ``address`` may try again; 0 when it may try now."""
-    options = appws_settings()
-    count_key, start_key = _keys(address)
-    count = await _get(count_key, 0)
-    if count < options["LOGIN_FAILURE_LIMIT"]:
-        return 0
-    start = await _get(start_key, time.time())
-    return max(1, int(start + options["LOGIN_FAILURE_WINDOW"] - time.time()))
+@dataclass(frozen=True)
+class _Window:
+    """The cache keys of one address's current window."""
+
+    key: str
+    start: float
+
+    @property
+    def held(self) -> str:  # failures plus logins being checked, on every process
+        return f"{self.key}:{self.start!r}:held"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.key}:{self.start!r}:failed"
+
+    def seconds_left(self, length: float) -> float:
+        return max(1.0, self.start + length - time.time())
 
 
-async def record_failure(address: str) -> None:
-    """Count one failed login from ``address`` in the current window."""
-    window = appws_settings()["LOGIN_FAILURE_WINDOW"]
-    count_key, start_key = _keys(address)
-    # add() only sets a missing key: the window starts at the first failure.
-    await cache.aadd(start_key, time.time(), window)
-    if not await cache.aadd(count_key, 1, window):
+async def _current_window(key: str, length: float) -> _Window:
+    # The start time names the window's counters: a slot given back after its
+    # window ended can never free a slot of the next one.
+    start_key = f"{key}:start"
+    while True:
+        now = time.time()
+        if await _call("add", start_key, now, length):
+            return _Window(key, now)
+        start = await _call("get", start_key)
+        if start is not None:
+            return _Window(key, float(start))
+
+
+async def _increment(counter: str, timeout: float) -> int:
+    """Add one to ``counter`` atomically (created at 1 when missing); the new value."""
+    while True:
+        if await _call("add", counter, 1, timeout):
+            return 1
         try:
-            await cache.aincr(count_key)
-        except ValueError:  # expired between add and incr
-            await cache.aadd(count_key, 1, window)
+            return int(await _call("incr", counter))
+        except ValueError:  # expired between add and incr: add it again
+            continue
+
+
+async def _decrement(counter: str) -> None:
+    with contextlib.suppress(ValueError):  # the window ended: nothing to give back
+        await _call("decr", counter)
+
+
+# -- this process's share ----------------------------------------------------------
+
+
+@dataclass
+class _Local:
+    """What this process knows of one address: its held slots, and who waits."""
+
+    held: int = 0
+    waiting: int = 0
+    #: Bumped on every slot given back here: a login that saw no free slot
+    #: retries at once if it changed meanwhile, else waits to be woken.
+    version: int = 0
+    sleepers: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    def wake(self, *, everyone: bool = False) -> None:
+        self.version += 1
+        while self.sleepers:
+            sleeper = self.sleepers.popleft()
+            if not sleeper.done():
+                sleeper.set_result(None)
+                if not everyone:
+                    return
+
+
+_locals: dict[str, _Local] = {}
+
+
+def _local(key: str) -> _Local:
+    entry = _locals.get(key)
+    if entry is None:
+        entry = _locals[key] = _Local()
+    return entry
+
+
+def _forget_if_idle(key: str, local: _Local) -> None:
+    if local.held == 0 and local.waiting == 0 and _locals.get(key) is local:
+        del _locals[key]
+
+
+# -- slots --------------------------------------------------------------------------
+
+
+class Slot:
+    """A reserved chance to check one digest: call :meth:`failed` or :meth:`release`."""
+
+    def __init__(self, key: str, window: _Window, local: _Local) -> None:
+        self._key = key
+        self._window = window
+        self._local = local
+        self._done = False
+
+    def _finish(self) -> bool:
+        if self._done:
+            return False
+        self._done = True
+        self._local.held -= 1  # first, and synchronously: right even when cancelled
+        _forget_if_idle(self._key, self._local)
+        return True
+
+    async def release(self) -> None:
+        """Give the slot back without counting a failure (the login succeeded, or
+        ended before its digest was judged). Does nothing after :meth:`failed`."""
+        if self._finish():
+            try:
+                await _decrement(self._window.held)
+            finally:
+                self._local.wake()
+
+    async def failed(self) -> bool:
+        """Count a failure in the slot's window; True when the address is now blocked."""
+        if not self._finish():
+            return False
+        length = appws_settings()["LOGIN_FAILURE_WINDOW"]
+        failures = await _increment(self._window.failed, self._window.seconds_left(length))
+        blocked: bool = failures >= appws_settings()["LOGIN_FAILURE_LIMIT"]
+        if blocked:  # the waiters are refused now rather than at their deadline
+            self._local.wake(everyone=True)
+        return blocked
+
+
+async def reserve(address: str, timeout: float | None = None) -> Slot:
+    """Reserve a slot to check one login from ``address``, waiting up to ``timeout`` s.
+
+    ``timeout`` defaults to ``LOGIN_TIMEOUT`` (the window when that is 0).
+    Raises :class:`Throttled` when the window's failures reached the limit, or
+    when no slot came free in time.
+    """
+    options = appws_settings()
+    limit: int = options["LOGIN_FAILURE_LIMIT"]
+    length: float = options["LOGIN_FAILURE_WINDOW"]
+    if timeout is None:
+        timeout = options["LOGIN_TIMEOUT"] or length
+    key = (
+        _PREFIX
+        + hashlib.blake2b(
+            throttle_key(address).encode("utf-8", "surrogatepass"), digest_size=16
+        ).hexdigest()
+    )
+    local = _local(key)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    # Only slots given back by other processes go unannounced: poll for those.
+    retry: float | None = None if isinstance(_cache(), LocMemCache) else _FIRST_RETRY
+    local.waiting += 1
+    try:
+        while True:
+            seen = local.version
+            window = await _current_window(key, length)
+            failures = int(await _call("get", window.failed) or 0)
+            if failures >= limit:
+                raise Throttled(
+                    "too many failed logins from this address: try again in "
+                    f"{int(window.seconds_left(length))} s"
+                )
+            # This process never asks the cache for more slots than the limit.
+            if local.held < limit:
+                local.held += 1
+                held = await _increment(window.held, window.seconds_left(length))
+                if held <= limit:
+                    return Slot(key, window, local)
+                # Every slot is taken: give this one back. A slot freed here
+                # meanwhile changed the version, and this login retries below.
+                local.held -= 1
+                await _decrement(window.held)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise Throttled(
+                    "too many logins at once from this address: none could be checked "
+                    f"within {timeout:g} s, try again"
+                )
+            if local.version != seen:
+                continue  # a slot was given back meanwhile
+            sleeper = loop.create_future()
+            local.sleepers.append(sleeper)
+            try:
+                await asyncio.wait_for(
+                    sleeper, remaining if retry is None else min(retry, remaining)
+                )
+            except TimeoutError:
+                pass
+            except BaseException:
+                if sleeper.done() and not sleeper.cancelled():
+                    local.wake()  # woken but leaving: the wake-up goes to the next one
+                raise
+            if retry is not None:
+                retry = min(retry * 2, _LONGEST_RETRY)
+    finally:
+        local.waiting -= 1
+        _forget_if_idle(key, local)

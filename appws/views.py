@@ -16,8 +16,9 @@ from django.views.decorators.csrf import csrf_protect
 
 from .conf import appws_settings, settings_app
 from .crypto import UndecryptablePassword
+from .handshake import quote
 from .models import App
-from .protocol import login_digest
+from .protocol import ambiguous_field, is_issuable_challenge, login_digest
 
 __all__ = ["APP_PAGE_PREFIX", "MAX_CHALLENGE_LENGTH", "app_page_url", "issue_login", "user_guid"]
 
@@ -26,10 +27,9 @@ login_logger = logging.getLogger("appws.login")
 #: Path prefix of the Apps' HTML pages; ``info.appurl`` is ``<prefix><app>.htm``.
 APP_PAGE_PREFIX = "/apps/"
 #: Longest challenge the issuer signs (the consumer's own challenges have 16 digits).
-MAX_CHALLENGE_LENGTH = 64
+MAX_CHALLENGE_LENGTH = 16
 #: Largest request body read, in bytes: a name and a challenge need far less.
 MAX_BODY_BYTES = 4096
-_SHOWN_NAME = 80  # longest client-sent App name written to the log
 
 _AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -74,8 +74,36 @@ def _password(app: App) -> str:
     return str(entry["password"]) if entry is not None else app.get_password()
 
 
-def _printable_ascii(text: str) -> bool:
-    return all(" " <= char <= "~" for char in text)
+def _unusable_field(request: HttpRequest, login: dict[str, Any]) -> JsonResponse | None:
+    """Refuse to sign fields the service would refuse as ambiguous (``ambiguous_field``)."""
+    field = ambiguous_field(login)
+    if field is None:
+        return None
+    if field == "domain":
+        login_logger.error(
+            "Login not issued (app=%r): the site's domain %r holds ':' (an IPv6 address as "
+            "host name?); set APPWS['DOMAIN'] or the App's domain to a DNS name",
+            login["app"],
+            login["domain"],
+        )
+        return _json(
+            {
+                "error": "misconfigured",
+                "errorText": "This site's domain holds ':' (an IPv6 address?), which a login "
+                "cannot carry: its administrator must set APPWS['DOMAIN'] to a DNS name.",
+            },
+            status=500,
+        )
+    shown = {"sip": "user name", "dn": "display name"}.get(field, field)
+    held = "':{'" if field == "dn" else "':'"
+    return _refuse(
+        request,
+        403,
+        "unissuable",
+        f"No login can be issued for you: your {shown} holds {held}, which would make the "
+        "login's digest ambiguous. Ask an administrator to change it.",
+        login["app"],
+    )
 
 
 def _json(payload: dict[str, Any], status: int = 200) -> JsonResponse:
@@ -88,18 +116,13 @@ def _who(user: _AnyUser) -> str:
     return user.get_username() if user.is_authenticated else "-"
 
 
-def _shown(app: object) -> str:
-    text = app if isinstance(app, str) else "-"
-    return repr(text if len(text) <= _SHOWN_NAME else text[:_SHOWN_NAME] + "...")
-
-
 def _refuse(
     request: HttpRequest, status: int, error: str, text: str, app: object = None
 ) -> JsonResponse:
     login_logger.info(
-        "Login refused: %s (app=%s user=%r from %s)",
+        "Login refused: %r (app=%s user=%r from %r)",
         error,
-        _shown(app),
+        quote(app if isinstance(app, str) else "-"),
         _who(request.user),
         request.META.get("REMOTE_ADDR", "unknown"),
     )
@@ -124,15 +147,10 @@ def _read_body(request: HttpRequest) -> dict[str, Any] | str:
     app = body.get("app")
     if not isinstance(app, str) or not app:
         return "'app' must be a non-empty string: the App's name."
-    challenge = body.get("challenge")
-    if (
-        not isinstance(challenge, str)
-        or not 1 <= len(challenge) <= MAX_CHALLENGE_LENGTH
-        or not _printable_ascii(challenge)
-    ):
+    if not is_issuable_challenge(body.get("challenge")):
         return (
-            f"'challenge' must be a string of 1 to {MAX_CHALLENGE_LENGTH} printable ASCII "
-            "characters: the one AppChallengeResult gave the App."
+            f"'challenge' must be 1 to {MAX_CHALLENGE_LENGTH} letters or digits (A-Z, a-z, 0-9): "
+            "the challenge AppChallengeResult gave the App, unchanged."
         )
     return body
 
@@ -177,6 +195,16 @@ def issue_login(request: HttpRequest) -> HttpResponse:
     if not _may_open(user, app):
         return _refuse(request, 403, "forbidden", "You may not open this App.", name)
 
+    if user.get_username() == app.name:
+        # info.appobj would equal sip: the login would pass for the App object itself.
+        return _refuse(
+            request,
+            403,
+            "unissuable",
+            f"No login is issued to a user named like the App ({app.name!r}): such a login "
+            "would pass for the PBX's App object. Rename the user.",
+            name,
+        )
     dn = _display_name(user)
     info: dict[str, Any] = {
         "appobj": app.name,
@@ -195,16 +223,19 @@ def issue_login(request: HttpRequest) -> HttpResponse:
         "info": info,
         "pbxObj": app.name,
     }
+    unusable = _unusable_field(request, login)
+    if unusable is not None:
+        return unusable
     try:
         password = _password(app)
     except UndecryptablePassword as error:
-        login_logger.error("Login not issued (app=%r): %s", app.name, error)
+        login_logger.error("Login not issued (app=%r): %r", app.name, error)
         return _json(
             {"error": "internal", "errorText": "This App cannot issue logins now."}, status=500
         )
     login["digest"] = login_digest(login, challenge, password)
     login_logger.info(
-        "Login issued (app=%r user=%r from %s)",
+        "Login issued (app=%r user=%r from %r)",
         app.name,
         login["sip"],
         request.META.get("REMOTE_ADDR", "unknown"),

@@ -42,7 +42,8 @@ suite sends, and what appws answers or does. The general rules
   was never read). A request that was read but cannot be served gets `<mt>Result` with
   `error` and the request's `src`.
 - A bad message never closes the connection. The socket is closed only for a refused
-  login (4401, or 4429 when throttled), a flood or a login that takes too long, and
+  login (4401, or 4429 when throttled), a flood or a login that takes too long, a
+  session handed more than its send budget (4013, "Slow readers" below), and
   when the session's App changes under it (4401, 4403).
 - Every reply is a JSON object with a string `mt`, and other sessions never notice:
   in every case below, a second session, logged in to another App and subscribed to
@@ -83,6 +84,12 @@ SECRETS = """\
 - **What is logged.** Logins and refusals on `appws.login` with App, `sip`, domain,
   address and the reason; a handler's exception with its traceback on `appws` (the
   client gets `error: "internal"` and no details); refused browser origins on `appws`.
+  Every value a client can choose (App, `sip`, domain, topic, path, origin, and the
+  peer address, which a proxy header can set) is logged quoted, as Python's `repr`
+  writes it: a newline or a terminal escape in a `sip` shows as `\\n` or `\\x1b` inside
+  one line and cannot start a line of its own.
+  `tests/unit/test_log_quoting.py` reads every logging call in `appws/` and fails on a
+  value logged with a plain `%s`, an f-string or `.format`.
 - **Django's own SQL log.** With `DEBUG = True` Django logs every query with its
   parameters on `django.db.backends`, the encrypted token included (the password
   never): keep `DEBUG` off in production, as Django's deployment checklist says.
@@ -90,12 +97,108 @@ SECRETS = """\
   consumed by the first `AppLogin`; digests are compared in constant time.
 """
 
+LOGIN_JOIN = """\
+## What the login digest's field join can and cannot tell apart
+
+An `AppLogin`'s digest is a SHA-256 over its fields joined with `:`:
+`app:domain:sip:guid:dn[:info]:challenge:password`. A field that holds a `:` can move a
+boundary without changing the hashed text, so a digest made for one set of fields can
+verify for another. Where that could change who a session is, appws refuses it:
+
+- **The first four boundaries are fixed.** A `:` in `app`, `domain`, `sip` or `guid` is
+  refused (4401). A DNS domain, a SIP user part, a hex GUID and an App name never hold
+  one, so no real peer is refused.
+- **The challenge is not text of the client's choosing.** The site's login issuer
+  (`POST /appws/login`) signs only challenges of 1 to 16 letters or digits, the form this
+  service (16 digits) and the vendor's servers hand out. An issuer that signed any text
+  let a user choose `"victim:…:<real challenge>"`, get it signed, and re-split the
+  signed text into a login whose `domain` swallowed their own fields and whose `sip`
+  was the victim's (`tests/e2e/test_login_forgery.py` plays that attack against daphne).
+  The issuer also signs only values the service accepts: a user name with `:`, a
+  display name with `:{`, or a site domain with `:` (an IPv6 address as host name: set
+  `APPWS["DOMAIN"]`) gets no login, and neither does a user named like the App (the
+  login would pass for the App object).
+- **`dn` and `info`.** Without `info`, `dn` may hold no `:`; otherwise anyone holding an
+  issued login could fold its `info` into `dn` (same digest, `info` gone). With `info`,
+  `dn` may hold a `:` (display names like "Room 1: Front desk" do) but not `:{`. That is
+  enough: the text of `info` is a JSON object and starts with `{`. Moving the boundary
+  into `info` gives a `dn` holding `:{`, refused. Moving it into `dn` needs an issued
+  `dn` holding `:{` (this issuer signs none), and even then the forged `info` would be
+  `<end of dn>:<the real info>`: the real `info` is a complete object, so whatever the
+  moved text opens is never closed before the `:` that follows it. Only a challenge of
+  the signer's could still close it, and none can: this issuer signs letters and
+  digits only, and a challenge (at most 16 characters) that also carried this
+  service's 16 digits would be too long. No JSON object has that text, canonical or raw.
+- **The kind of a login** — `pbx` (`info.appobj` equals `sip`: the App object itself),
+  `password` (no `info`, or no `info.appobj`), `user` (issued for a user) — is decided
+  from digest-covered fields only; `pbxObj` is not covered and never counts. The admin's
+  live sessions show it.
+
+What the join cannot protect against: whoever holds the App's password — a client
+logging in with it, a PBX, this site's issuer — can sign any fields it likes. A login
+is exactly as trustworthy as whoever signed it.
+"""
+
+THROTTLE = """\
+## Failed logins under concurrency
+
+Each failed `AppLogin` or wrong `AppCheckLogin` counts against the client's address
+(IPv4: the address; IPv6: its /64 network) in Django's cache. A login *reserves* one
+of the window's `LOGIN_FAILURE_LIMIT` slots before its digest is checked: a wrong
+digest keeps the slot, a right one gives it back. A login that finds every slot held
+by logins still being checked waits for one, up to `LOGIN_TIMEOUT`, instead of being
+refused. These cases need real concurrency, so they run against real daphne processes
+in `tests/e2e/test_login_throttle.py` (`LOGIN_FAILURE_LIMIT` 10), which counts the
+digests each process actually checked rather than trusting its replies:
+
+{rows}
+
+The limit holds across processes only with a cache whose `incr` is atomic and shared
+(Redis, memcached); the system checks `appws.W003` and `appws.W006` say when it is not
+([deploy.md](deploy.md), "Login throttling").
+"""
+
+#: The throttle's cases that need real daphnes: (bad input, sent, what happens).
+THROTTLE_CASES = [
+    (
+        "a storm of wrong passwords",
+        "400 `AppLogin`s with a wrong digest from one address, all at once, to one daphne",
+        "exactly 10 digests are checked (`wrong digest`, 4401); the other 390 get "
+        "`too many failed logins from this address…` and 4429, their digest unchecked",
+    ),
+    (
+        "the same storm on two processes",
+        "400 wrong `AppLogin`s at once, spread over two daphnes sharing a Redis cache",
+        "exactly 10 digests are checked in all: the slots are counted with the cache's "
+        "atomic `add`/`incr`",
+    ),
+    (
+        "a crowd behind one NAT",
+        "400 right `AppLogin`s at once from one address, to one daphne and to two",
+        "every one is logged in: each waits for a slot and gives it back",
+    ),
+    (
+        "other addresses of one IPv6 /64",
+        "a failure from `2001:db8:0:1::1`, then a right login from `2001:db8:0:1::2` "
+        "(`LOGIN_FAILURE_LIMIT` 1)",
+        "refused (4429): one /64 is one client; `2001:db8:0:2::1` is not affected "
+        "(`tests/integration/test_throttle.py`)",
+    ),
+]
+
+
+def render_throttle() -> str:
+    lines = ["| bad input | sent | what happens |", "|---|---|---|"]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in THROTTLE_CASES]
+    return THROTTLE.replace("{rows}", "\n".join(lines))
+
+
 SLOW_READERS = """\
 ## Slow readers
 
 A server cannot make a client read. daphne writes every reply into the connection's
-buffer, and whatever the client does not read stays in the server's memory. Two things
-bound it, tested against a real daphne in `tests/e2e/test_slow_reader.py`:
+buffer, and whatever the client does not read stays in the server's memory; through
+ASGI, daphne gives appws no view of that buffer. Three things bound it:
 
 - **daphne's keepalive ping.** After `--ping-interval` seconds (default 20) without a
   frame from the client, daphne sends a ping; a client that reads nothing never sees it,
@@ -112,6 +215,28 @@ bound it, tested against a real daphne in `tests/e2e/test_slow_reader.py`:
   is closed, that the flood's close code reaches a real client, and that other sessions
   are served meanwhile. Before a login a client gets at most `MAX_MESSAGES_BEFORE_LOGIN`
   small replies and `LOGIN_TIMEOUT` seconds.
+- **appws's send budgets.** appws counts what it hands daphne per session. No frame is
+  larger than `MAX_OUTGOING_BYTES` (1,000,000: a larger reply becomes `too-large`, a
+  larger indication is dropped for that subscriber). The copies of one indication to
+  one session, for all its subscriptions together, stop at `MAX_INDICATION_BYTES`
+  (4,000,000): a session holding 100 subscriptions to a topic made daphne buffer 100
+  copies of each indication, now the copy that would pass the bound closes it. Within
+  `SEND_WINDOW_SECONDS` (10) a session is handed at most `SEND_WINDOW_BYTES`
+  (16,000,000), a PBX's own connection `PBX_SEND_WINDOW_BYTES` (64,000,000); the frame
+  that would pass it closes the session. Either close is code 4013 (a slow reader); the
+  session's subscriptions end at once and what it was not handed is dropped (the
+  indications counted in `dropped_indications()`). The rows "copies of one indication"
+  and "send window" above run these; `tests/e2e/test_outgoing_limits.py` checks against
+  a real daphne that one large reply or broadcast closes nobody.
+
+So what daphne holds for one client that stops reading is at most `SEND_WINDOW_BYTES`
+more per window: a client that also stops sending is dropped by the ping within
+`--ping-interval` + `--ping-timeout` (50 s by default), after at most six windows' worth
+(96 MB at the defaults, and only if the service really sends it that much); one that
+keeps sending within `RATE_LIMIT` can go on for longer, at most 1.6 MB/s on average.
+The budgets do not know whether the client reads: a client that reads fast but is sent
+more than `SEND_WINDOW_BYTES` per window is closed as well — raise the budget for such an
+App, not the limit for everyone.
 
 One session runs one handler at a time, so a slow client costs one running handler at
 most; its further frames wait in daphne's queue for that connection.
@@ -130,6 +255,16 @@ most; its further frames wait in daphne's queue for that connection.
   this, so limit connections per address in front of daphne (nginx `limit_conn`).
 - In the same two experiments uvicorn (`--ws websockets`), which stops reading a
   connection whose application does not keep up, did not grow.
+
+**On uvicorn** `send` applies back-pressure: it waits while the connection's write
+buffer is above its high-water mark (64 KiB with `--ws websockets`). A client that stops
+reading therefore stops its own session: the handler waits in `send`, uvicorn reads no
+more of its frames, and its indications wait in its channel-layer channel until the
+layer's capacity (100 by default) is reached, after which the layer drops them
+(channels_redis's drops are logged and counted like appws's own). Memory stays at the
+write buffer plus the frame in flight; the budgets still count what is handed over, so
+they seldom trip there, and uvicorn's ping (`--ws-ping-interval`, `--ws-ping-timeout`)
+ends a client that reads nothing at all. Other sessions are not held up.
 
 Keep `RATE_LIMIT` as low as your Apps allow, keep replies small (page long lists), and
 watch the process's memory.
@@ -222,7 +357,7 @@ def render() -> str:
     parts = [INTRO, "## Bad input → reply / effect\n"]
     for title, cases in sections.items():
         parts.append(f"### {title}\n\n{render_table(cases)}")
-    parts.extend([BEFORE_LOGIN, SECRETS, SLOW_READERS])
+    parts.extend([BEFORE_LOGIN, SECRETS, LOGIN_JOIN, render_throttle(), SLOW_READERS])
     return "\n".join(parts)
 
 

@@ -24,6 +24,7 @@ MiB = 1024 * 1024
 
 NOTES = ("notes", "notes-secret")
 NOTES_ADMIN = ("notes-admin", "admin-secret")
+NOTES_ADMIN_PATH = "/apps/notes-admin"
 DB_APP = "dbnotes"
 DB_PASSWORD = "db-secret-Pw-1"
 DB_PATH = f"/apps/{DB_APP}"
@@ -33,6 +34,8 @@ ABSENT = object()
 
 #: Close code of a flood: too many refused messages outstanding, or before a login.
 FLOOD_CLOSE_CODE = 4008
+#: Close code of a session handed more than its send budget.
+SLOW_READER_CLOSE_CODE = 4013
 
 #: How long to wait for a reply or a close the case expects (a bound, not a pause).
 WAIT = 3.0
@@ -61,6 +64,7 @@ class Login:
 
     app: str
     password: str
+    sip: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,18 @@ class Reconnect:
     """Close the socket and open a fresh one; observation starts again."""
 
 
-Step = Send | Login | Attempt | Database | Reconnect
+@dataclass(frozen=True)
+class Notify:
+    """Send an indication to the subscribers of ``topic`` (``appws.anotify``).
+
+    Once every frame sent before has been handled (a request's answer is awaited first).
+    """
+
+    topic: str
+    message: Mapping[str, Any]
+
+
+Step = Send | Login | Attempt | Database | Reconnect | Notify
 
 
 @dataclass(frozen=True)
@@ -103,7 +118,7 @@ class Case:
     ``replies`` are patterns matched in order, each by one reply or a run of
     consecutive replies; then the socket is closed with ``close``, or the
     handshake is ``refused``, or (neither) the connection still answers a request.
-    ``logged``: text a WARNING (or worse) on the ``appws`` loggers must contain.
+    ``logged``: text a record (INFO or worse) on the ``appws`` loggers must contain.
     """
 
     section: str
@@ -172,6 +187,22 @@ def many_objects_login() -> str:
     return json.dumps({"mt": "AppLogin", **login_fields("notes"), "info": info, "digest": "0" * 64})
 
 
+def check_login(app: str) -> dict[str, Any]:
+    """An AppCheckLogin for ``app`` with a digest that is not right."""
+    return {
+        "mt": "AppCheckLogin",
+        "app": app,
+        "domain": "",
+        "challenge": "0123456789abcdef",
+        "digest": "0" * 64,
+    }
+
+
+def echo_of(text: str) -> Callable[[], str]:
+    """An Echo request carrying ``text``, written as UTF-8 (not escaped)."""
+    return lambda: json.dumps({"mt": "Echo", "text": text, "src": "e"}, ensure_ascii=False)
+
+
 def login_fields(app: str, **fields: Any) -> dict[str, Any]:
     return {"app": app, "domain": "", "sip": "mallory", "guid": "", "dn": "", **fields}
 
@@ -218,6 +249,9 @@ def _frame_error(code: str) -> dict[str, Any]:
 
 FOREIGN_ORIGIN = "https://evil.example"
 LIVE = {"TRACK_SESSIONS": True}
+
+#: A ``sip`` that would write a log line of its own if it were logged as it is.
+FORGED_SIP = "x\nFAKE appws line\x1b[31m"
 
 # -- the cases ----------------------------------------------------------------
 
@@ -397,7 +431,8 @@ CASES: list[Case] = [
         "RIGHT-TO-LEFT OVERRIDE)",
         [Send(text='{"mt": "AppChallenge", "src": "\\ud800\\u2028\\u0000\\u202e"}')],
         [{"mt": "AppChallengeResult", "src": "\ud800\u2028\x00\u202e"}],
-        note="accepted as text and echoed, escaped as `\\uXXXX` (replies are ASCII-only JSON)",
+        note="accepted as text and echoed; replies are UTF-8 JSON, with a lone surrogate "
+        "escaped as `\\udxxx` so that every frame is valid UTF-8",
     ),
     # Requests: answered with "<mt>Result", src echoed.
     Case(
@@ -482,20 +517,38 @@ CASES: list[Case] = [
     Case(
         REQUESTS,
         "AppCheckLogin with a wrong digest",
-        "`AppCheckLogin` for `notes` with a digest made with another password",
-        [
-            Login(*NOTES),
-            Send(
-                message={
-                    "mt": "AppCheckLogin",
-                    "app": "notes",
-                    "domain": "",
-                    "challenge": "0123456789abcdef",
-                    "digest": "0" * 64,
-                }
-            ),
-        ],
+        "`AppCheckLogin` from `notes-admin` (allowed to check `notes`) for `notes` with a "
+        "digest made with another password",
+        [Login(*NOTES_ADMIN), Send(message=check_login("notes"))],
         [{"mt": "AppCheckLoginResult", "ok": False}],
+        path=NOTES_ADMIN_PATH,
+        note="counted as a failed login from the address",
+    ),
+    Case(
+        REQUESTS,
+        "AppCheckLogin without the right",
+        "`AppCheckLogin` for `notes-admin` from a session of `notes` (no `check_logins`)",
+        [Login(*NOTES), Send(message=check_login("notes-admin"))],
+        [
+            {
+                "mt": "AppCheckLoginResult",
+                "error": "forbidden",
+                "errorText": "App 'notes' may not check the password of App 'notes-admin'",
+                "ok": ABSENT,
+            }
+        ],
+        note="no password is checked: a session is no password oracle",
+    ),
+    Case(
+        REQUESTS,
+        "AppCheckLogin guesses",
+        "2 wrong `AppCheckLogin` on one session (`LOGIN_FAILURE_LIMIT` 2)",
+        [Login(*NOTES_ADMIN), Send(message=check_login("notes"), times=2)],
+        [{"mt": "AppCheckLoginResult", "ok": False}],
+        close=4429,
+        path=NOTES_ADMIN_PATH,
+        appws={"LOGIN_FAILURE_LIMIT": 2},
+        note="the same failure count as `AppLogin`: the address may not log in either",
     ),
     # Logins: refused with ok:false, then closed with 4401 (every attempt costs a connection).
     Case(
@@ -562,6 +615,54 @@ CASES: list[Case] = [
         ],
         [_refused_login("wrong digest")],
         close=4401,
+    ),
+    Case(
+        LOGIN,
+        "fields re-split through the digest's colons",
+        "`AppLogin` as `mallory` signed over a chosen challenge `victim:…:<real challenge>`, "
+        'sent re-split as `"domain": "site:mallory:g:Mallory"`, `"sip": "victim"`',
+        [
+            Attempt(
+                login_fields(
+                    "notes", domain="site:mallory:g:Mallory", sip="victim", guid="0" * 32, dn="V"
+                ),
+                NOTES[1],
+            )
+        ],
+        [_refused_login("AppLogin field 'domain' must not contain ':'")],
+        close=4401,
+        note="the digest is right: a `:` in `domain`, `sip` or `guid` is refused before it "
+        "is checked",
+    ),
+    Case(
+        LOGIN,
+        "info folded into dn",
+        'an issued login with `info` moved into `dn` (`"dn": "Bob:{…}"`, no `info`): '
+        "the same digest",
+        [
+            Attempt(
+                login_fields("notes", dn='Bob:{"appobj":"notes"}'),
+                NOTES[1],
+                sign=login_fields("notes", dn="Bob", info={"appobj": "notes"}),
+            )
+        ],
+        [_refused_login("AppLogin field 'dn' must not contain ':'")],
+        close=4401,
+        note="without `info`, `dn` may hold no `:`",
+    ),
+    Case(
+        LOGIN,
+        "info's start moved into dn",
+        '`AppLogin` with `info` and `"dn": "Bob:{"appobj":…"` and a right digest',
+        [
+            Attempt(
+                login_fields("notes", dn='Bob:{"appobj":"x"}', info={"cn": "Bob"}),
+                NOTES[1],
+            )
+        ],
+        [_refused_login("AppLogin field 'dn' must not contain ':{'")],
+        close=4401,
+        note="with `info`, a plain `:` in `dn` is accepted (real display names hold one)",
     ),
     Case(
         LOGIN,
@@ -646,6 +747,23 @@ CASES: list[Case] = [
         appws=LIVE,
         db=True,
     ),
+    Case(
+        LIVE_SESSION,
+        "log line forged by a `sip`",
+        "a login with `sip` holding a newline and a terminal escape, then the App is disabled",
+        [
+            Database(make_db_app),
+            Login(DB_APP, DB_PASSWORD, sip=FORGED_SIP),
+            Database(disable_db_app),
+        ],
+        close=4403,
+        path=DB_PATH,
+        appws=LIVE,
+        db=True,
+        logged=f"ending session of App {DB_APP!r} (sip {FORGED_SIP!r})",
+        note="the line ending the session on `appws.login` shows the `sip` as "
+        + f"`{FORGED_SIP!r}`: every client-chosen value in a log line is quoted",
+    ),
     # Limits.
     Case(
         LIMITS,
@@ -712,6 +830,78 @@ CASES: list[Case] = [
             {"mt": "SubscribeResult", "error": "too-many-subscriptions"},
         ],
         appws={"MAX_SUBSCRIPTIONS": 2},
+    ),
+    Case(
+        LIMITS,
+        "reply over the outgoing limit",
+        "an `Echo` of 1,010,000 ASCII characters (`MAX_OUTGOING_BYTES` 1,000,000)",
+        [Login("echo", "echo"), Send(make=echo_of("x" * 1_010_000))],
+        [{"mt": "EchoResult", "error": "too-large", "src": "e"}],
+        path="/apps/echo",
+        logged="over MAX_OUTGOING_BYTES",
+        note="the reply is not sent: daphne would close the connection (1011) on a frame "
+        "over its own 1 MiB limit",
+    ),
+    Case(
+        LIMITS,
+        "non-ASCII reply",
+        "an `Echo` of 300,000 `€` (900,000 bytes of UTF-8)",
+        [Login("echo", "echo"), Send(make=echo_of("€" * 300_000))],
+        [{"mt": "EchoResult", "error": ABSENT, "src": "e"}],
+        path="/apps/echo",
+        note="answered: replies are UTF-8, not `\\u20ac` escapes (1.8 MB)",
+    ),
+    Case(
+        LIMITS,
+        "indication over the outgoing limit",
+        "an indication of 6,000 bytes to a subscriber (`MAX_OUTGOING_BYTES` 5,000)",
+        [
+            Login(*NOTES),
+            Send(message={"mt": "Subscribe", "topic": "big", "src": "s"}),
+            Notify("big", {"mt": "Big", "pad": "x" * 6000}),
+        ],
+        [{"mt": "SubscribeResult", "src": "s"}],
+        appws={"MAX_OUTGOING_BYTES": 5000},
+        logged="over MAX_OUTGOING_BYTES",
+        note="dropped for this subscriber, logged on `appws.notify` and counted",
+    ),
+    Case(
+        LIMITS,
+        "copies of one indication",
+        "3 subscriptions to a topic, then a 4,000-byte indication to it "
+        "(`MAX_INDICATION_BYTES` 10,000)",
+        [
+            Login(*NOTES),
+            *(Send(message={"mt": "Subscribe", "topic": "t", "src": src}) for src in "abc"),
+            Notify("t", {"mt": "Tock", "pad": "x" * 4000}),
+        ],
+        [
+            {"mt": "SubscribeResult"},
+            {"mt": "Tock", "src": "a"},
+            {"mt": "Tock", "src": "b"},
+        ],
+        close=SLOW_READER_CLOSE_CODE,
+        appws={"MAX_OUTGOING_BYTES": 5000, "MAX_INDICATION_BYTES": 10_000},
+        logged="slow reader",
+        note="closed as a slow reader before the copy that would pass the bound; "
+        "its subscriptions end",
+    ),
+    Case(
+        LIMITS,
+        "send window",
+        "`Echo` requests of 4,000 bytes, 8 at once (`SEND_WINDOW_BYTES` 20,000)",
+        [Login("echo", "echo"), Send(make=echo_of("x" * 4000), times=8)],
+        [{"mt": "EchoResult", "error": ABSENT, "src": "e"}],
+        close=SLOW_READER_CLOSE_CODE,
+        path="/apps/echo",
+        appws={
+            "MAX_OUTGOING_BYTES": 5000,
+            "SEND_WINDOW_BYTES": 20_000,
+            "SEND_WINDOW_SECONDS": 3600,
+        },
+        logged="slow reader",
+        note="closed as a slow reader once the replies would pass the bound "
+        "(`SEND_WINDOW_SECONDS` here 3600)",
     ),
     # Browser origin: checked at the handshake, before anything else.
     Case(
@@ -790,7 +980,7 @@ class Observed:
 
 class _Capture(logging.Handler):
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -874,8 +1064,16 @@ class _Subject:
                 text = step.text
             await self.comm.send_to(text_data=text)
 
+    async def notify(self, step: Notify) -> None:
+        from appws import anotify
+
+        # Frames are handled in order: once this one is answered, so are the others.
+        await self.comm.send_json_to({"mt": "Sync", "src": "sync"})
+        await self.await_reply(lambda r: r.get("src") == "sync")
+        await anotify(step.topic, step.message)
+
     async def login(self, step: Login) -> None:
-        result = await self.comm.login(step.app, step.password)
+        result = await self.comm.login(step.app, step.password, sip=step.sip)
         assert result["ok"] is True, result
         self.logged_in = True
 
@@ -982,6 +1180,8 @@ async def run_case(case: Case) -> Observed:
     capture = _Capture()
     appws_logger = logging.getLogger("appws")
     appws_logger.addHandler(capture)
+    level = appws_logger.level
+    appws_logger.setLevel(logging.INFO)  # INFO lines (a session ended) are checked too
     subject = _Subject(case)
     bystander = None
     try:
@@ -1001,10 +1201,13 @@ async def run_case(case: Case) -> Observed:
                     elif isinstance(step, Reconnect):
                         await subject.close()
                         await subject.open()
+                    elif isinstance(step, Notify):
+                        await subject.notify(step)
                 await subject.finish()
             subject.observed.bystander = await _check_bystander(bystander)
     finally:
         appws_logger.removeHandler(capture)
+        appws_logger.setLevel(level)
         await subject.close()
         if bystander is not None:
             await bystander.disconnect()
@@ -1057,9 +1260,9 @@ def check(case: Case, observed: Observed) -> None:
         if case.close is None:
             assert observed.probe is not None, f"{summary}: the connection did not answer"
     if case.logged is not None:
-        messages = [r.getMessage() for r in observed.logs if r.levelno >= logging.WARNING]
+        messages = [r.getMessage() for r in observed.logs]
         assert any(case.logged in m for m in messages), (
-            f"{summary}: no WARNING mentioning {case.logged!r} in {messages!r}"
+            f"{summary}: no log record mentioning {case.logged!r} in {messages!r}"
         )
     assert observed.bystander[0]["mt"] == "ListNotesResult", observed.bystander
     assert "error" not in observed.bystander[0], observed.bystander

@@ -74,6 +74,7 @@ class NotesService(AppWebsocketConsumer):
             "info": s.info,
             "pbxObj": s.pbx_obj,
             "pbxInfo": s.pbx_info,
+            "kind": s.kind.value,
             "hash": s.hash("seed", "text"),
             "encrypted": s.encrypt("seed1", "hello"),
         }

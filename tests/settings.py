@@ -24,6 +24,8 @@ APPWS = {
         "notes-admin": {
             "password": "admin-secret",
             "permissions": ["auth.delete_user"],
+            # As a PBX's manager would: verify the passwords of App objects.
+            "check_logins": ["notes", "notes-admin"],
         },
         "pbxapp": {"password": "pwd"},
     },

@@ -33,6 +33,9 @@ __all__ = ["Client"]
 
 logger = logging.getLogger("appws.client")
 
+#: The server closed the session as a slow reader (it was sent more than its budget).
+SLOW_READER_CLOSE_CODE = 4013
+
 MessageHandler = Callable[[dict[str, Any]], "Awaitable[None] | None"]
 _SRC_PREFIX = "py"
 
@@ -63,9 +66,11 @@ class Client:
     AppLogin fields``. TLS (``wss://``) verifies certificates: against the system's CAs, or
     ``cafile``, or the ``ssl`` context given. After a lost connection the client reconnects
     with backoff (``backoff`` = first and longest delay, s), logs in again and re-sends the
-    live subscriptions; pass ``reconnect=False`` to end instead. ``keepalive`` sends
-    ``KeepAlive`` after that many seconds without sending. Messages that no request or
-    subscription takes go to ``on_message`` (sync or async), else they are logged and dropped.
+    live subscriptions; pass ``reconnect=False`` to end instead. After the server closed it
+    as a slow reader (4013) the delay keeps doubling across the logins in between.
+    ``keepalive`` sends ``KeepAlive`` after that many seconds without sending. Messages that
+    no request or subscription takes go to ``on_message`` (sync or async), else they are
+    logged and dropped.
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class Client:
         self.login_result: dict[str, Any] | None = None
         self.build_url: str | None = None
         self.reconnects = 0
+        self._slow_reader_delay = 0.0  # the last delay after a slow-reader close
         self.last_error: BaseException | None = None
         self._session_key: str | None = None
         self._counter = itertools.count(1)
@@ -376,8 +382,8 @@ class Client:
                 if self._closed or not self.reconnect:
                     error = ConnectionLost(f"{link.reason} ({self.url})")
                     break
-                logger.warning("Lost %s: %s; reconnecting", self.url, link.reason)
-                next_link = await self._reconnect()
+                logger.warning("Lost %r: %r; reconnecting", self.url, link.reason)
+                next_link = await self._reconnect(link.ws.close_code == SLOW_READER_CLOSE_CODE)
                 if next_link is None:
                     break
                 link = next_link
@@ -394,9 +400,14 @@ class Client:
             subscription._end(error)
         self._subscriptions.clear()
 
-    async def _reconnect(self) -> _Link | None:
+    async def _reconnect(self, slow_reader: bool = False) -> _Link | None:
         first, longest = self.backoff
         delay = first
+        if slow_reader:
+            # The server will close a client that keeps falling behind again: back
+            # off across the logins in between, 4013 after 4013.
+            delay = min(self._slow_reader_delay * 2, longest) if self._slow_reader_delay else first
+        self._slow_reader_delay = delay if slow_reader else 0.0
         while True:
             wait = random.uniform(delay / 2, delay)  # jitter: not every client at once
             try:
@@ -409,13 +420,13 @@ class Client:
                 link = await self._open()
             except AppwsClientError as exc:
                 self.last_error = exc
-                logger.warning("Reconnecting to %s failed: %s", self.url, exc)
+                logger.warning("Reconnecting to %r failed: %r", self.url, exc)
                 continue
             if self._closed:
                 await link.ws.close()
                 return None
             self.reconnects += 1
-            logger.info("Reconnected to %s", self.url)
+            logger.info("Reconnected to %r", self.url)
             self._adopt(link)
             return link
 
@@ -457,12 +468,12 @@ class Client:
         try:
             async for raw in link.ws:
                 if not isinstance(raw, str):
-                    logger.debug("Dropped a binary frame from %s", self.url)
+                    logger.debug("Dropped a binary frame from %r", self.url)
                     continue
                 try:
                     message = decode_frame(raw, self.max_size)
                 except FrameError as exc:
-                    logger.warning("Dropped an unreadable frame from %s: %s", self.url, exc)
+                    logger.warning("Dropped an unreadable frame from %r: %r", self.url, exc)
                     continue
                 await self._dispatch(link, message)
         except ConnectionClosed:
@@ -482,7 +493,7 @@ class Client:
         elif route is not None:
             await route._deliver(message)
         elif isinstance(src, str) and src.startswith(_SRC_PREFIX):
-            logger.debug("Dropped a late message for %s: %s", src, message["mt"])
+            logger.debug("Dropped a late message for %r: %r", src, message["mt"])
         elif self.on_message is not None:
             try:
                 result = self.on_message(message)
@@ -491,7 +502,7 @@ class Client:
             except Exception:
                 logger.exception("on_message raised; the connection carries on")
         else:
-            logger.debug("No receiver for %s from %s", message["mt"], self.url)
+            logger.debug("No receiver for %r from %r", message["mt"], self.url)
 
     async def _keep_alive(self, link: _Link, interval: float) -> None:
         loop = asyncio.get_running_loop()

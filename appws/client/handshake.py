@@ -49,7 +49,7 @@ def tls_context(
     if context is None:
         return ssl_module.create_default_context(cafile=cafile)
     if context.verify_mode == ssl_module.CERT_NONE:
-        logger.warning("The ssl context given for %s does not verify certificates", url)
+        logger.warning("The ssl context given for %r does not verify certificates", url)
     return context
 
 

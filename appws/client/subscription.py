@@ -131,7 +131,7 @@ class Subscription:
         except AppwsClientError as error:
             if exc is None:
                 raise
-            logger.warning("Closing subscription %s failed: %s", self.src, error)
+            logger.warning("Closing subscription %r failed: %r", self.src, error)
 
     def __aiter__(self) -> Subscription:
         return self

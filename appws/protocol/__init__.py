@@ -6,6 +6,7 @@ from .envelope import (
     FrameError,
     binary_frame_error,
     decode_frame,
+    encode_frame,
     encode_message,
 )
 from .jsjson import js_stringify
@@ -17,23 +18,36 @@ from .login import (
     raw_member_text,
     verify_login,
 )
+from .loginfields import (
+    ISSUABLE_CHALLENGE,
+    LoginKind,
+    ambiguous_field,
+    is_issuable_challenge,
+    login_kind,
+)
 from .sessionkey import decrypt, encrypt, keyed_hash, rc4, session_key
 
 __all__ = [
     "CHALLENGE_LENGTH",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "ISSUABLE_CHALLENGE",
     "LOGIN_FIELDS",
     "FrameError",
+    "LoginKind",
+    "ambiguous_field",
     "binary_frame_error",
     "check_build_url",
     "decode_frame",
     "decrypt",
+    "encode_frame",
     "encode_message",
     "encrypt",
     "is_build_number",
+    "is_issuable_challenge",
     "js_stringify",
     "keyed_hash",
     "login_digest",
+    "login_kind",
     "new_challenge",
     "raw_member_text",
     "rc4",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ __all__ = [
     "FrameError",
     "binary_frame_error",
     "decode_frame",
+    "encode_frame",
     "encode_message",
 ]
 
@@ -59,7 +61,9 @@ def _finite_float(text: str) -> float:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+# Non-ASCII text goes out as UTF-8: escaping it would inflate a frame up to six times.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _parse(text: str) -> Any:
@@ -146,10 +150,33 @@ def decode_frame(
     return message
 
 
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def encode_frame(message: Mapping[str, Any]) -> tuple[str, int]:
+    """Encode an outgoing message as compact JSON; return the text and its UTF-8 size.
+
+    Non-ASCII characters are written as they are. Surrogate code points (which
+    UTF-8 cannot carry) are written as ``\\udxxx`` escapes, each on its own: a
+    lone one stays a lone one, and a pair that a Python string holds as two code
+    points reads back, in any JSON parser, as the one character it stands for.
+    """
+    text = _ENCODER.encode(message if isinstance(message, dict) else dict(message))
+    if text.isascii():
+        return text, len(text)
+    try:
+        return text, len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        # Surrogates only occur inside JSON strings, and json writes a backslash
+        # as two, so each escape put in here stands on its own.
+        text = _SURROGATE.sub(_escape_surrogate, text)
+        return text, len(text.encode("utf-8"))
+
+
 def encode_message(message: Mapping[str, Any]) -> str:
-    """Encode an outgoing message as compact, ASCII-only JSON."""
-    # ensure_ascii: a lone surrogate becomes a \udxxx escape instead of breaking UTF-8 later.
-    return _ENCODER.encode(message if isinstance(message, dict) else dict(message))
+    """Encode an outgoing message as compact JSON that is valid UTF-8 (see encode_frame)."""
+    return encode_frame(message)[0]
 
 
 def binary_frame_error() -> FrameError:

@@ -12,6 +12,9 @@ from appws import mt  # noqa: E402
 from appws.routing import service_urls  # noqa: E402
 from demo_site.notes.services import NotesService  # noqa: E402
 from demo_site.services import EchoService  # noqa: E402
+from tests.e2e import digests  # noqa: E402
+
+digests.install()
 
 
 class TopicService(EchoService):

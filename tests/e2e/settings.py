@@ -10,7 +10,18 @@ APPWS = {
     "APPS": {**APPWS["APPS"], "topics": {"password": "topics"}},
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
 }
+if os.environ.get("APPWS_LOGIN_FAILURE_LIMIT"):
+    APPWS["LOGIN_FAILURE_LIMIT"] = int(os.environ["APPWS_LOGIN_FAILURE_LIMIT"])
 ROOT_URLCONF = "tests.e2e.urls"
+
+if os.environ.get("APPWS_CACHE_URL"):  # one cache shared by the processes
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["APPWS_CACHE_URL"],
+            "KEY_PREFIX": os.environ.get("APPWS_REDIS_PREFIX", ""),
+        }
+    }
 
 if os.environ.get("APPWS_REDIS_URL"):
     CHANNEL_LAYERS = {

@@ -18,7 +18,14 @@ def notify_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
+def digests_view(request: HttpRequest) -> JsonResponse:
+    from tests.e2e.digests import counts
+
+    return JsonResponse(counts)
+
+
 urlpatterns = [
     path("test/notify", notify_view),
+    path("test/digests", digests_view),
     path("", include("demo_site.urls")),
 ]

@@ -74,6 +74,7 @@ def make_session(
     sip: str = "alice",
     channel: str = "",
     user: User | None = None,
+    kind: str = "user",
 ) -> LiveSession:
     now = timezone.now()
     seen = now - timedelta(days=1) if stale else now
@@ -97,6 +98,7 @@ def make_session(
         user=user,
         remote_address="192.0.2.7",
         service="tests.services.NotesService",
+        login_kind=kind,
         connected_at=now - timedelta(minutes=5),
         last_activity=now,
     )
@@ -320,6 +322,16 @@ def test_live_session_list(admin: Client, superuser: User) -> None:
     assert "Add live session" not in page
 
 
+def test_live_session_list_shows_and_filters_the_login_kind(admin: Client) -> None:
+    app = make_app()
+    make_session(app, sip="pbx-obj", kind="pbx")
+    make_session(app, sip="alice", kind="user")
+    page = admin.get(SESSIONS).content.decode()
+    assert "PBX (the App object)" in page and "issued for a user" in page
+    rows = admin.get(SESSIONS, {"login_kind__exact": "pbx"}).context["cl"].result_list
+    assert [row.sip for row in rows] == ["pbx-obj"]
+
+
 def test_live_session_filter_by_app(admin: Client) -> None:
     make_session(make_app("one"), sip="alice")
     make_session(make_app("two"), sip="bob")
@@ -404,3 +416,29 @@ def test_server_process_list_is_read_only(admin: Client) -> None:
     assert "Add server process" not in page
     assert response.context["cl"].result_list[0].live_session_count == 1
     assert admin.get(f"/admin/appws/serverprocess/{session.server.pk}/delete/").status_code == 403
+
+
+def test_check_logins_are_edited_as_app_names(admin: Client) -> None:
+    app = make_app()
+    response = admin.post(
+        f"{CHANGELIST}{app.pk}/change/", form_data(check_logins=" notes, dbnotes,,notes ")
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    app.refresh_from_db()
+    assert app.check_logins == ["dbnotes", "notes"]
+    page = admin.get(f"{CHANGELIST}{app.pk}/change/").content.decode()
+    assert 'value="dbnotes, notes"' in page
+    assert "May check the passwords of" in page
+
+
+def test_check_logins_refuse_what_is_no_app_name(admin: Client) -> None:
+    app = make_app()
+    response = admin.post(f"{CHANGELIST}{app.pk}/change/", form_data(check_logins="notes; x"))
+    assert response.status_code == 200
+    assert "is not an App name" in str(response.context["adminform"].form.errors)
+
+
+def test_an_app_without_check_logins_checks_none(admin: Client) -> None:
+    response = admin.post(f"{CHANGELIST}add/", form_data(password=PASSWORD))
+    assert response.status_code == 302
+    assert App.objects.get(name="notesapp").check_logins == []

@@ -105,19 +105,67 @@ async def test_pbx_info_is_stored_on_the_session(connect):
     assert reply["pbxInfo"] == {k: v for k, v in pbx_info.items() if k != "mt"}
 
 
+def check_login(app, password, challenge="987654", **extra):
+    fields = {"app": app, "domain": "example.com"}
+    digest = protocol.login_digest(fields, challenge, password)
+    return {"mt": "AppCheckLogin", **fields, "challenge": challenge, "digest": digest, **extra}
+
+
 async def test_app_check_login(connect):
-    comm = await connect(login=("notes", "notes-secret"))
-    fields = {"app": "notes", "domain": "example.com"}
-    good = protocol.login_digest(fields, "987654", "notes-secret")
-    bad = protocol.login_digest(fields, "987654", "other")
-    for digest, ok in ((good, True), (bad, False)):
-        reply = await comm.request(
-            {"mt": "AppCheckLogin", **fields, "challenge": "987654", "digest": digest, "src": "x"}
-        )
+    # notes-admin may check notes (tests/settings.py "check_logins").
+    comm = await connect("/apps/notes-admin", login=("notes-admin", "admin-secret"))
+    for password, ok in (("notes-secret", True), ("other", False)):
+        reply = await comm.request(check_login("notes", password, src="x"))
         assert reply == {"mt": "AppCheckLoginResult", "ok": ok, "src": "x"}
-    unknown = await comm.request(
-        {"mt": "AppCheckLogin", "app": "calendar", "domain": "", "challenge": "1", "digest": good}
-    )
-    assert unknown["ok"] is False
     malformed = await comm.request({"mt": "AppCheckLogin", "app": "notes"})
     assert malformed["error"] == "bad-request"
+
+
+async def test_app_check_login_needs_the_right_to_check_that_app(connect):
+    comm = await connect(login=("notes", "notes-secret"))
+    reply = await comm.request(check_login("notes", "notes-secret"))
+    assert reply["error"] == "forbidden"
+    assert "ok" not in reply
+    assert reply["errorText"].startswith("App 'notes' may not check the password of App 'notes'")
+    assert '"check_logins"' in reply["errorText"]
+    admin = await connect("/apps/notes-admin", login=("notes-admin", "admin-secret"))
+    assert (await admin.request(check_login("echo", "echo")))["error"] == "forbidden"
+
+
+async def test_app_check_login_only_for_apps_served_here(connect, settings):
+    apps = settings.APPWS["APPS"]
+    admin_entry = {**apps["notes-admin"], "check_logins": ["echo", "calendar"]}
+    settings.APPWS = {**settings.APPWS, "APPS": {**apps, "notes-admin": admin_entry}}
+    admin = await connect("/apps/notes-admin", login=("notes-admin", "admin-secret"))
+    for app, password in (("echo", "echo"), ("calendar", "x")):
+        reply = await admin.request(check_login(app, password))
+        assert reply["error"] == "unknown-app", reply
+
+
+async def test_wrong_app_check_logins_count_as_failed_logins(connect, settings):
+    settings.APPWS = {**settings.APPWS, "LOGIN_FAILURE_LIMIT": 3}
+    admin = await connect("/apps/notes-admin", login=("notes-admin", "admin-secret"))
+    assert (await admin.request(check_login("notes", "notes-secret")))["ok"] is True
+    for _ in range(2):
+        assert (await admin.request(check_login("notes", "guess")))["ok"] is False
+    await admin.send_json_to(check_login("notes", "guess"))
+    assert await admin.receive_json_from() == {"mt": "AppCheckLoginResult", "ok": False}
+    closed = await admin.receive_output()
+    assert closed == {"type": "websocket.close", "code": 4429, "reason": "too many failed logins"}
+    # The same count as AppLogin: the address may not log in either.
+    comm = await connect()
+    result = await comm.login("notes", "notes-secret")
+    assert result["errorText"].startswith("too many failed logins from this address")
+
+
+async def test_app_check_login_from_a_throttled_address_closes_the_session(connect, settings):
+    settings.APPWS = {**settings.APPWS, "LOGIN_FAILURE_LIMIT": 2}
+    admin = await connect("/apps/notes-admin", login=("notes-admin", "admin-secret"))
+    for _ in range(2):  # other connections from the address fill the window
+        comm = await connect()
+        assert (await comm.login("notes", "guess"))["ok"] is False
+    await admin.send_json_to(check_login("notes", "notes-secret", src="c"))
+    reply = await admin.receive_json_from()
+    assert reply["ok"] is False and reply["error"] == "throttled" and reply["src"] == "c"
+    assert reply["errorText"].startswith("too many failed logins from this address")
+    assert (await admin.receive_output())["code"] == 4429

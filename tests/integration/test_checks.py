@@ -19,7 +19,7 @@ from appws.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 
-ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 8)} | {f"appws.W00{n}" for n in range(1, 6)}
+ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 9)} | {f"appws.W00{n}" for n in range(1, 7)}
 HERE = "tests.integration.test_checks"
 
 
@@ -120,7 +120,58 @@ def test_shared_cache_passes(settings: Any) -> None:
     assert checks.check_shared_cache(None) == []
 
 
+@pytest.mark.parametrize(
+    ("backend", "says"),
+    [
+        ("django.core.cache.backends.dummy.DummyCache", "stores nothing"),
+        ("django.core.cache.backends.db.DatabaseCache", "not atomic across processes"),
+        ("django.core.cache.backends.filebased.FileBasedCache", "not atomic across processes"),
+    ],
+)
+def test_caches_that_cannot_count_failed_logins_warn(settings: Any, backend: str, says: str):
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "somewhere"}}
+    messages = checks.check_throttle_cache(None)
+    assert ids(messages) == ["appws.W006"]
+    assert says in messages[0].msg and "LOGIN_FAILURE_LIMIT" in messages[0].msg
+    assert "RedisCache" in (messages[0].hint or "")
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.redis.RedisCache",
+        "django.core.cache.backends.memcached.PyMemcacheCache",
+        # Per process: appws.W003's concern (several processes), atomic within one.
+        "django.core.cache.backends.locmem.LocMemCache",
+    ],
+)
+def test_caches_with_an_atomic_increment_pass_the_throttle_check(settings: Any, backend: str):
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "somewhere"}}
+    assert checks.check_throttle_cache(None) == []
+
+
+def test_locmem_cache_warns_about_the_limit_per_process(settings: Any) -> None:
+    settings.DEBUG = False
+    del settings.CACHES  # Django's default is a LocMemCache too
+    messages = checks.check_shared_cache(None)
+    assert ids(messages) == ["appws.W003"]
+    assert "counted per process" in messages[0].msg
+
+
 # -- the APPWS setting -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["notes", [5], [""], {"notes": True}])
+def test_check_logins_of_a_settings_app_must_be_a_list_of_names(settings: Any, value: Any):
+    settings.APPWS = {"APPS": {"admin": {"password": "x", "check_logins": value}}}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E003"]
+    assert "check_logins" in messages[0].msg
+
+
+def test_check_logins_of_a_settings_app(settings: Any) -> None:
+    settings.APPWS = {"APPS": {"admin": {"password": "x", "check_logins": ["notes"]}}}
+    assert checks.check_appws_setting(None) == []
 
 
 def test_unknown_appws_key_is_an_error(settings: Any) -> None:
@@ -219,6 +270,11 @@ def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
         ("MAX_LOGIN_MESSAGE_BYTES", 0),
         ("MAX_LOGIN_MESSAGE_BYTES", 1.5),
         ("MAX_LOGIN_CONTAINERS", 0),
+        ("MAX_OUTGOING_BYTES", 4095),
+        ("MAX_INDICATION_BYTES", 0),
+        ("SEND_WINDOW_SECONDS", 0),
+        ("SEND_WINDOW_BYTES", 1.5),
+        ("PBX_SEND_WINDOW_BYTES", None),
     ],
 )
 def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> None:
@@ -249,7 +305,7 @@ def test_number_settings_in_range(settings: Any, key: str, value: Any) -> None:
 def test_login_frame_limit_above_the_frame_limit_warns(settings: Any) -> None:
     settings.APPWS = {"MAX_MESSAGE_BYTES": 4096, "MAX_LOGIN_MESSAGE_BYTES": 8192}
     messages = checks.check_appws_setting(None)
-    assert ids(messages) == ["appws.W006"]
+    assert ids(messages) == ["appws.W008"]
     assert "4096 bytes" in messages[0].msg
     settings.APPWS = {"MAX_MESSAGE_BYTES": 4096, "MAX_LOGIN_MESSAGE_BYTES": 4096}
     assert checks.check_appws_setting(None) == []
@@ -406,3 +462,28 @@ async def test_a_validator_letting_no_origin_through_lets_a_pbx_in() -> None:
     assert await _handshake(no_origin_allowed, None) is True
     assert await _handshake(no_origin_allowed, b"http://127.0.0.1") is True
     assert await _handshake(no_origin_allowed, b"https://evil.example") is False
+
+
+# -- outgoing limits ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key", ["MAX_INDICATION_BYTES", "SEND_WINDOW_BYTES", "PBX_SEND_WINDOW_BYTES"]
+)
+def test_a_budget_below_the_outgoing_limit_is_an_error(settings: Any, key: str) -> None:
+    settings.APPWS = {"MAX_OUTGOING_BYTES": 100_000, key: 99_999}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E008"]
+    assert key in messages[0].msg
+
+
+def test_an_outgoing_limit_above_daphnes_default_warns(settings: Any) -> None:
+    settings.APPWS = {"MAX_OUTGOING_BYTES": 1024 * 1024 + 1}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.W007"]
+    assert "--websocket-max-message-size" in messages[0].hint
+
+
+def test_an_outgoing_limit_at_daphnes_default_passes(settings: Any) -> None:
+    settings.APPWS = {"MAX_OUTGOING_BYTES": 1024 * 1024}
+    assert checks.check_appws_setting(None) == []

@@ -224,3 +224,26 @@ async def test_admin_disconnect_closes_the_session(connect, settings):
     assert told == 1
     await assert_closed(comm, ADMIN_DISCONNECT_CLOSE_CODE)
     assert (await other.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
+
+
+async def test_check_logins_of_a_database_app(connect):
+    from appws import protocol
+
+    app = await sync_to_async(make_app)(check_logins=["dbnotes"])
+    comm, result = await login(connect)
+    assert result["ok"] is True
+    fields = {"app": "dbnotes", "domain": ""}
+    for password, ok in ((PASSWORD, True), ("guess", False)):
+        digest = protocol.login_digest(fields, "42", password)
+        reply = await comm.request(
+            {"mt": "AppCheckLogin", **fields, "challenge": "42", "digest": digest}
+        )
+        assert reply == {"mt": "AppCheckLoginResult", "ok": ok}
+    # Taking the right away reaches the next check (the App cache is dropped on save).
+    app.check_logins = []
+    await sync_to_async(app.save)()
+    digest = protocol.login_digest(fields, "42", PASSWORD)
+    reply = await comm.request(
+        {"mt": "AppCheckLogin", **fields, "challenge": "42", "digest": digest}
+    )
+    assert reply["error"] == "forbidden"

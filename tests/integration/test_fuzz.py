@@ -427,7 +427,9 @@ small_values = st.recursive(
     ),
     max_leaves=6,
 )
-login_values = st.one_of(st.none(), small_text, small_values)
+# Colons where the digest's field join could be shifted: refused wherever ambiguous.
+colon_text = st.sampled_from(["a:b", ":", "Bob:{x", "Room 1: desk", "::{}"])
+login_values = st.one_of(st.none(), small_text, small_values, colon_text)
 
 
 @st.composite
@@ -447,11 +449,16 @@ def login_attempts(draw: st.DrawFn) -> tuple[dict[str, Any], bool, bool]:
 def valid_login(fields: dict[str, Any]) -> bool:
     """Would a right digest over these fields log in on /apps/notes?"""
     strings = ("domain", "sip", "guid", "dn", "pbxObj")
-    return (
+    if not (
         fields.get("app") == "notes"
         and all(fields.get(name) is None or isinstance(fields[name], str) for name in strings)
         and (fields.get("info") is None or isinstance(fields["info"], dict))
-    )
+    ):
+        return False
+    # A ':' that could shift the digest's field boundaries is refused.
+    if any(":" in (fields.get(name) or "") for name in ("domain", "sip", "guid")):
+        return False
+    return (":" if fields.get("info") is None else ":{") not in (fields.get("dn") or "")
 
 
 async def attempt_login(

@@ -208,3 +208,37 @@ async def test_logs_never_contain_password_or_digest(connect, caplog):
     assert "mallory" in text and "alice" in text  # logged, with the user
     for secret in ("notes-secret", "wrong-password-xyz", bad["digest"]):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ({"domain": "site:mallory:g:Mallory"}, "field 'domain' must not contain ':'"),
+        ({"sip": "victim:x"}, "field 'sip' must not contain ':'"),
+        ({"guid": "0:0"}, "field 'guid' must not contain ':'"),
+        ({"dn": "Bob:Builder"}, "field 'dn' must not contain ':'"),
+        ({"dn": 'Bob:{"appobj"', "info": {"cn": "x"}}, "field 'dn' must not contain ':{'"),
+    ],
+)
+async def test_fields_that_make_the_digest_join_ambiguous_are_refused(connect, fields, text):
+    # The digest is right: only the field's ':' is wrong.
+    comm = await connect()
+    challenge = (await challenge_of(comm))["challenge"]
+    login = signed(challenge, "notes-secret", app="notes", **fields)
+    reply = await assert_refused(comm, login, text)
+    assert "ambiguous" in reply["errorText"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind"),
+    [
+        ({"sip": "notes", "dn": "Admin", "guid": "0" * 32, "pbx_obj": "notes"}, "password"),
+        ({"sip": "alice", "info": {"appobj": "notes", "cn": "Alice"}}, "user"),
+        ({"sip": "notes-obj", "info": {"appobj": "notes-obj", "lics": 3}}, "pbx"),
+        ({"sip": "alice", "info": {"appobj": "notes"}, "pbx_obj": "alice"}, "user"),
+        ({"sip": "alice", "dn": "Room 1: desk", "info": {"appobj": "notes"}}, "user"),
+    ],
+)
+async def test_session_carries_the_kind_of_its_login(connect, fields, kind):
+    comm = await connect(login=("notes", "notes-secret"), **fields)
+    assert (await comm.request({"mt": "Session"}))["kind"] == kind

@@ -84,6 +84,16 @@ async def test_live_rows_link_the_app_row(connect, settings):
     await comm.disconnect()
 
 
+async def test_live_rows_record_the_login_kind(connect, settings):
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
+    pbx = await connect(login=("notes", "notes-secret"), sip="obj", info={"appobj": "obj"})
+    user = await connect(login=("notes", "notes-secret"), sip="al", info={"appobj": "obj"})
+    kinds = {row.sip: row.login_kind async for row in LiveSession.objects.all()}
+    assert kinds == {"obj": "pbx", "al": "user"}
+    await pbx.disconnect()
+    await user.disconnect()
+
+
 async def test_a_failure_to_record_the_session_does_not_cost_the_login(
     connect, settings, monkeypatch, caplog
 ):

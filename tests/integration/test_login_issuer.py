@@ -129,7 +129,12 @@ def test_not_logged_in_comes_before_body_checks() -> None:
         {"app": "issued-notes", "challenge": ""},
         {"app": "issued-notes", "challenge": 1234},
         {"app": "issued-notes", "challenge": None},
-        {"app": "issued-notes", "challenge": "x" * 65},
+        {"app": "issued-notes", "challenge": "x" * 17},
+        {"app": "issued-notes", "challenge": "x" * 64},
+        {"app": "issued-notes", "challenge": "1234:5678"},
+        {"app": "issued-notes", "challenge": "bob::Bob:1234"},
+        {"app": "issued-notes", "challenge": " !~{}\"'"},
+        {"app": "issued-notes", "challenge": "12 34"},
         {"app": "issued-notes", "challenge": "caf\u00e9"},
         {"app": "issued-notes", "challenge": "12\n34"},
         {"app": "issued-notes", "challenge": "12\x7f34"},
@@ -143,10 +148,78 @@ def test_malformed_bodies(alice: User, body: Any) -> None:
 
 @pytest.mark.django_db
 def test_challenge_limits(alice: User) -> None:
+    # Only what a service hands out: letters and digits, at most 16 (no ':' to
+    # shift the digest's field boundaries with). Before, any 64 printable ASCII.
     client = logged_in(alice)
-    for challenge in ["1", "x" * 64, " !~{}:\"'", CHALLENGE]:
+    for challenge in ["1", "x" * 16, "AZaz09", CHALLENGE, "4711081542004711"]:
         response = post(client, {"app": "issued-notes", "challenge": challenge})
         assert response.status_code == 200, (challenge, response.content)
+
+
+@pytest.mark.django_db
+def test_bad_challenge_says_which_format_is_signed(alice: User) -> None:
+    response = post(logged_in(alice), {"app": "issued-notes", "challenge": "a:b"})
+    body = assert_refusal(response, 400, "bad-request")
+    assert body["errorText"] == (
+        "'challenge' must be 1 to 16 letters or digits (A-Z, a-z, 0-9): "
+        "the challenge AppChallengeResult gave the App, unchanged."
+    )
+
+
+@pytest.mark.django_db
+def test_user_named_like_the_app_gets_no_login(notes: App) -> None:
+    # info.appobj == sip is how a PBX's own App object logs in.
+    namesake = make_user(notes.name)
+    grant(namesake, notes)
+    body = assert_refusal(
+        post(logged_in(namesake), {"app": notes.name, "challenge": CHALLENGE}), 403, "unissuable"
+    )
+    assert "App object" in body["errorText"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"username": "mal:lory"}, "user name holds ':'"),
+        ({"username": "mallory", "first_name": "Mal:{x"}, "display name holds ':{'"),
+    ],
+)
+def test_fields_that_would_make_the_digest_ambiguous_are_not_signed(
+    notes: App, fields: dict[str, str], shown: str
+) -> None:
+    user = make_user(**fields)
+    grant(user, notes)
+    response = post(logged_in(user), {"app": notes.name, "challenge": CHALLENGE})
+    body = assert_refusal(response, 403, "unissuable")
+    assert shown in body["errorText"]
+
+
+@pytest.mark.django_db
+def test_display_name_with_a_plain_colon_is_signed(notes: App) -> None:
+    # "Room 1: Front desk" is a real display name; only ':{' can move the dn/info boundary.
+    user = make_user("desk", first_name="Room 1:", last_name="Front desk")
+    grant(user, notes)
+    login = post(logged_in(user), {"app": notes.name, "challenge": CHALLENGE}).json()
+    assert login["dn"] == "Room 1: Front desk"
+
+
+@pytest.mark.django_db
+def test_ipv6_host_is_refused_with_a_pointer_to_the_domain_setting(
+    alice: User, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.ALLOWED_HOSTS = ["[::1]", "testserver"]
+    response = post(
+        logged_in(alice), {"app": "issued-notes", "challenge": CHALLENGE}, HTTP_HOST="[::1]:8000"
+    )
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "misconfigured"
+    assert "APPWS['DOMAIN']" in body["errorText"]
+    assert "APPWS['DOMAIN']" in caplog.text
+    settings.APPWS = {**getattr(settings, "APPWS", {}), "DOMAIN": "example.com"}
+    login = post(logged_in(alice), {"app": "issued-notes", "challenge": CHALLENGE}).json()
+    assert login["domain"] == "example.com"
 
 
 @pytest.mark.django_db

@@ -13,6 +13,9 @@ from django.utils import timezone
 
 from appws import capacity
 from appws.models import LiveSession, ServerProcess
+from tests.layers import SAME_PROCESS_LAYER
+
+IN_MEMORY_LAYERS = ("appws.layers.InMemoryChannelLayer", "channels.layers.InMemoryChannelLayer")
 
 
 def run(*args: str) -> str:
@@ -21,7 +24,21 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-async def test_appws_notify_reaches_subscribers(connect):
+@pytest.fixture
+def same_process_layer(settings):
+    """A layer the commands accept, shared with the sessions of this test process."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": SAME_PROCESS_LAYER}}
+
+
+def assert_says_why_and_what_to_do(error: CommandError, backend: str) -> None:
+    text = str(error)
+    assert backend in text  # the configured backend
+    assert "process of its own" in text  # why it cannot work
+    assert "channels_redis.core.RedisChannelLayer" in text  # what to configure
+    assert "docs/scaling.md" in text
+
+
+async def test_appws_notify_reaches_subscribers(connect, same_process_layer):
     from asgiref.sync import sync_to_async
 
     comm = await connect(login=("notes", "notes-secret"))
@@ -35,9 +52,33 @@ async def test_appws_notify_reaches_subscribers(connect):
     ("message", "text"),
     [("{nope", "not valid JSON"), ('{"n": 1}', '"mt"'), ('{"mt": "X", "src": "s"}', "src")],
 )
-def test_appws_notify_refuses_bad_messages(message, text):
+def test_appws_notify_refuses_bad_messages(message, text, same_process_layer):
     with pytest.raises(CommandError, match=text):
         run("appws_notify", "ops", message)
+
+
+@pytest.mark.parametrize("backend", IN_MEMORY_LAYERS)
+async def test_appws_notify_refuses_an_in_memory_layer(connect, settings, backend):
+    # The README's settings: the command would say "Sent" and reach nobody, because
+    # the running server is another process.
+    from asgiref.sync import sync_to_async
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend}}
+    comm = await connect(login=("notes", "notes-secret"))
+    await comm.request({"mt": "Subscribe", "topic": "ops", "src": "o"})
+    with pytest.raises(CommandError) as refused:
+        await sync_to_async(run)("appws_notify", "ops", '{"mt": "Ping"}')
+    assert_says_why_and_what_to_do(refused.value, backend)
+    assert "appws_notify" in str(refused.value)
+    assert await comm.receive_nothing()
+
+
+def test_appws_notify_refuses_without_a_channel_layer(settings):
+    settings.CHANNEL_LAYERS = {}
+    with pytest.raises(CommandError) as refused:
+        run("appws_notify", "ops", '{"mt": "Ping"}')
+    assert 'no "default" layer' in str(refused.value)
+    assert "docs/scaling.md" in str(refused.value)
 
 
 def make_rows() -> None:
@@ -66,6 +107,7 @@ def make_rows() -> None:
 
 @pytest.mark.django_db
 def test_appws_sessions_list_and_sweep():
+    # Listing and sweeping need only the database: they work with the in-memory layer.
     make_rows()
     listed = json.loads(run("appws_sessions", "--json"))
     assert {row["user"]: row["stale"] for row in listed} == {
@@ -82,12 +124,24 @@ def test_appws_sessions_list_and_sweep():
 
 
 @pytest.mark.django_db
-def test_appws_sessions_disconnect_needs_a_selection():
+def test_appws_sessions_disconnect_needs_a_selection(same_process_layer):
     make_rows()
     with pytest.raises(CommandError, match="--app, --sip, or --all"):
         run("appws_sessions", "--disconnect")
     assert "Disconnected 1 session(s)." in run("appws_sessions", "--disconnect", "--sip", "ghost")
     assert not LiveSession.objects.filter(sip="ghost").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("backend", IN_MEMORY_LAYERS)
+def test_appws_sessions_disconnect_refuses_an_in_memory_layer(settings, backend):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend}}
+    make_rows()
+    with pytest.raises(CommandError) as refused:
+        run("appws_sessions", "--disconnect", "--all")
+    assert_says_why_and_what_to_do(refused.value, backend)
+    assert "appws_sessions --disconnect" in str(refused.value)
+    assert LiveSession.objects.count() == 2  # nothing done, not even half of it
 
 
 def test_capacity_drops_become_warnings_with_the_topic(caplog):

@@ -142,7 +142,15 @@ def cached_texts() -> list[str]:
 async def test_logins_and_login_checks(caplog, settings, debug_sql):
     """Failed and successful logins (settings App, database App), AppCheckLogin, a change."""
     capture_everything(caplog)
-    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True, "MAP_USERS": True}
+    apps = settings.APPWS["APPS"]
+    # Sessions of notes may check notes' password (AppCheckLogin below).
+    notes_entry = {**apps["notes"], "check_logins": ["notes"]}
+    settings.APPWS = {
+        **settings.APPWS,
+        "APPS": {**apps, "notes": notes_entry},
+        "TRACK_SESSIONS": True,
+        "MAP_USERS": True,
+    }
     # DEBUG makes Django log every query with its parameters: the token then shows
     # up in the SQL log (documented), the password still never.
     settings.DEBUG = debug_sql

@@ -693,6 +693,26 @@ describe("reconnect, keepalive, close", () => {
     assert.equal(h.closes[h.closes.length - 1].info.delay, 2000);
   });
 
+  test("a slow reader (4013) reconnects, backing off across its logins", async () => {
+    const { h } = await loggedIn({ keepAlive: 0, loginTimeout: 0 });
+    const delays = [];
+    for (let i = 0; i < 3; i++) {
+      h.Socket.latest.serverClose(4013);
+      delays.push(h.closes[h.closes.length - 1].info.delay);
+      assert.equal(h.closes[h.closes.length - 1].info.reconnect, true);
+      h.timers.advance(delays[delays.length - 1]);
+      await logIn(h);
+    }
+    assert.deepEqual(delays, [1000, 2000, 4000]);
+    // Another close after a login resets it as usual at the next login.
+    h.Socket.latest.serverClose(1006);
+    assert.equal(h.closes[h.closes.length - 1].info.delay, 8000);
+    h.timers.advance(8000);
+    await logIn(h);
+    h.Socket.latest.serverClose(1006);
+    assert.equal(h.closes[h.closes.length - 1].info.delay, 1000);
+  });
+
   for (const [code, errorCode] of [[4000, "disconnected"], [4403, "app-withdrawn"]]) {
     test(`close code ${code} ends the connection for good (${errorCode})`, async () => {
       const { ws, conn, h } = await loggedIn();

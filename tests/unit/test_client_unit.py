@@ -302,6 +302,30 @@ async def test_resubscribed_marker_comes_before_new_indications():
         assert items[2] == {"mt": "XInfo", "connection": 2, "src": sub.src}
 
 
+@pytest.mark.parametrize(("code", "factors"), [(4013, [1, 2, 4]), (1000, [1, 1, 1])])
+async def test_slow_reader_closes_back_off_across_logins(monkeypatch, code, factors):
+    delays: list[float] = []
+
+    def no_wait(low: float, high: float) -> float:
+        delays.append(high)  # the delay before jitter
+        return 0.0
+
+    monkeypatch.setattr("appws.client.connection.random.uniform", no_wait)
+
+    async def handle(ws: ServerConnection, msg: dict[str, Any], number: int) -> None:
+        if number <= 3:
+            await ws.close(code)  # after each login: as a slow reader, or not
+        else:
+            await reply_result(ws, msg, number)
+
+    async with FakeService(handle) as running, client_for(running, backoff=(0.01, 1.0)) as c:
+        for _ in range(3):
+            with pytest.raises(ConnectionLost):
+                await c.request({"mt": "X"})
+        assert (await c.request({"mt": "X"}))["mt"] == "XResult"
+    assert delays == [0.01 * factor for factor in factors]
+
+
 async def test_without_reconnect_requests_and_sends_fail_once_lost():
     async def hang_up(ws: ServerConnection, msg: dict[str, Any], number: int) -> None:
         await ws.close()

@@ -13,6 +13,7 @@ from appws.protocol import (
     FrameError,
     binary_frame_error,
     decode_frame,
+    encode_frame,
     encode_message,
 )
 
@@ -149,12 +150,35 @@ def test_encode_message_is_compact() -> None:
     )
 
 
-def test_encode_message_is_ascii_and_surrogate_safe() -> None:
-    text = encode_message({"mt": "x", "s": "é😀\ud800\u2028"})
-    assert text.isascii()
-    text.encode("utf-8")
-    assert json.loads(text) == {"mt": "x", "s": "é😀\ud800\u2028"}
-    assert decode_frame(text) == {"mt": "x", "s": "é😀\ud800\u2028"}
+def test_encode_message_writes_non_ascii_as_utf8() -> None:
+    # Escaping every non-ASCII character made text up to six times larger.
+    text = encode_message({"mt": "x", "s": "é€😀\u2028"})
+    assert text == '{"mt":"x","s":"é€😀\u2028"}'
+    # é, € and 😀 are 2, 3 and 4 bytes of UTF-8.
+    assert encode_frame({"mt": "x", "s": "é€😀"}) == ('{"mt":"x","s":"é€😀"}', 17 + 2 + 3 + 4)
+
+
+def test_encode_message_escapes_lone_surrogates() -> None:
+    text = encode_message({"mt": "x", "s": "é\ud800\\\udfff"})
+    assert text == '{"mt":"x","s":"é\\ud800\\\\\\udfff"}'
+    text.encode("utf-8")  # a valid UTF-8 frame
+    assert json.loads(text) == {"mt": "x", "s": "é\ud800\\\udfff"}
+    assert decode_frame(text) == {"mt": "x", "s": "é\ud800\\\udfff"}
+
+
+def test_a_surrogate_pair_held_as_two_code_points_reads_back_as_one_character() -> None:
+    # Each surrogate is escaped on its own, as ensure_ascii did: JSON readers
+    # (Python's, JavaScript's) join an escaped pair into the character.
+    text, size = encode_frame({"mt": "x", "s": "\ud83d\ude00"})
+    assert text == '{"mt":"x","s":"\\ud83d\\ude00"}'
+    assert size == len(text)
+    assert json.loads(text) == {"mt": "x", "s": "😀"}
+
+
+@pytest.mark.parametrize("value", ["plain", "é" * 1000, "😀\ud800", {"k€y": ["\udc00", 1.5, None]}])
+def test_encode_frame_size_is_the_utf8_size(value: Any) -> None:
+    text, size = encode_frame({"mt": "x", "v": value})
+    assert size == len(text.encode("utf-8"))
 
 
 def test_encode_message_refuses_nan() -> None:

@@ -8,13 +8,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from appws.management.channel_layer import require_shared_layer
 from appws.notifications import notify
 
 
 class Command(BaseCommand):
     help = (
         'Send MESSAGE (a JSON object with a string "mt") to every session subscribed to '
-        "TOPIC, on every server process sharing the channel layer."
+        "TOPIC, on every server process sharing the channel layer (a Redis layer: an "
+        "in-memory layer cannot reach the server from this command's process)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -22,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("message", help='JSON, e.g. \'{"mt": "NoteAdded", "id": 3}\'')
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_shared_layer(
+            "appws_notify", "call appws.notify() in the site's own code (a view, a handler)"
+        )
         try:
             message = json.loads(options["message"])
         except json.JSONDecodeError as error:

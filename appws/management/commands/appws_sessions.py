@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import QuerySet
 
 from appws import live
+from appws.management.channel_layer import require_shared_layer
 from appws.models import LiveSession, ServerProcess
 
 
@@ -19,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_mutually_exclusive_group()
         actions.add_argument(
-            "--disconnect", action="store_true", help="close the selected sessions"
+            "--disconnect",
+            action="store_true",
+            help="close the selected sessions (needs a channel layer shared with the server)",
         )
         actions.add_argument(
             "--sweep", action="store_true", help="delete rows of server processes that stopped"
@@ -45,6 +48,7 @@ class Command(BaseCommand):
         elif options["disconnect"]:
             if not (options["app"] or options["sip"] or options["all"]):
                 raise CommandError("Say which sessions: --app, --sip, or --all.")
+            require_shared_layer("appws_sessions --disconnect", "use the admin's Disconnect action")
             count = live.disconnect_sessions(sessions)
             self.stdout.write(f"Disconnected {count} session(s).")
         else:

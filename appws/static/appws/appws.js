@@ -42,7 +42,9 @@
  *   onClosed(event, {reconnect, delay})   Every time a socket closes. After close code
  *                 4000 (an administrator ended the session) or 4403 (the App was
  *                 disabled or removed) it does not reconnect: onError gets a fatal
- *                 error with code "disconnected" or "app-withdrawn".
+ *                 error with code "disconnected" or "app-withdrawn". After 4013 (a
+ *                 slow reader) it reconnects, and the login that follows does not reset
+ *                 the backoff: each further 4013 in a row doubles the delay.
  *   onMessage(msg)       Messages after login not claimed by a src or an api handler.
  *   onNavigate(url)      CheckBuildResult named another URL (default:
  *                 location.replace(url)). The connection has ended by then.
@@ -94,6 +96,9 @@
 
   const BACKOFF_FIRST = 1000;
   const BACKOFF_MAX = 32000;
+  // The server found this session slow to read: reconnect, but keep backing off
+  // across the logins in between, so a client that keeps falling behind waits longer.
+  const SLOW_READER_CLOSE_CODE = 4013;
   // Close codes after which reconnecting would undo what the server decided.
   const FINAL_CLOSE_CODES = {
     4000: ["disconnected", "AppWS: an administrator ended this session"],
@@ -343,6 +348,7 @@
       this.sessionKey = null;
       this._stopped = false;
       this._backoff = BACKOFF_FIRST;
+      this._slowReader = false; // the last socket was closed with SLOW_READER_CLOSE_CODE
       this._attempt = null; // {ws, challenge, loginSent, awaitingParent, fields, key}
       this._reconnectTimer = null;
       this._idleTimer = null;
@@ -548,6 +554,7 @@
       const routes = Array.from(this._routes.values());
       this._routes.clear();
       for (const route of routes) route.lost();
+      this._slowReader = event.code === SLOW_READER_CLOSE_CODE;
       const final = FINAL_CLOSE_CODES[event.code];
       if (final && !this._stopped) {
         this.state = "closed";
@@ -800,7 +807,7 @@
       }
       const fields = attempt.fields || {};
       this.state = "loggedIn";
-      this._backoff = BACKOFF_FIRST;
+      if (!this._slowReader) this._backoff = BACKOFF_FIRST;
       this.sessionKey = attempt.key;
       this.login = {
         app: fields.app == null ? this.app : fields.app,
