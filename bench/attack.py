@@ -66,8 +66,12 @@ def keys_frame(mt: str = "AppLogin", size: int = LOGIN_LIMIT, app: str = "bench"
 
 
 def oversized_frame(size: int = OVERSIZED) -> str:
-    """A frame over the pre-login limit (refused by its size, never parsed)."""
-    return nested_frame("Echo", size)
+    """A frame over the pre-login limit, all arrays nested as deep as allowed: what cost
+    seconds of parsing and walking before there was a limit before login (now refused by
+    its size, never parsed)."""
+    nest = MAX_DEPTH - 3
+    head = '{"mt":"Echo","a":['
+    return _fill(head, "[" * nest + "]" * nest, size, "]}")
 
 
 def attacker_frames(login: str) -> list[str]:

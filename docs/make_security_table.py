@@ -288,7 +288,7 @@ So before a successful login:
   digits or a login field that is not a string.
 
 Tested against a real daphne in `tests/e2e/test_prelogin_attack.py`: four clients at once,
-each connection sending a 1,000,000-byte frame, an `AppLogin` with 1,026 objects and
+each connection sending a 1,000,000-byte frame of nested arrays, an `AppLogin` with 1,026 objects and
 arrays, two 64 KiB frames just within every limit (1,018 arrays nested 32 deep and 15,833
 numbers with a fraction; 7,389 array-index keys), then an `AppLogin` with a wrong digest,
 while a logged-in session keeps sending `Echo`. The oversized frames must get `too-large`
