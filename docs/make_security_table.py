@@ -288,15 +288,16 @@ So before a successful login:
   digits or a login field that is not a string.
 
 Tested against a real daphne in `tests/e2e/test_prelogin_attack.py`: four clients at once,
-each connection sending a 1,000,000-byte frame of nested arrays, an `AppLogin` with 1,026 objects and
-arrays, two 64 KiB frames just within every limit (1,018 arrays nested 32 deep and 15,833
-numbers with a fraction; 7,389 array-index keys), then an `AppLogin` with a wrong digest,
-while a logged-in session keeps sending `Echo`. The oversized frames must get `too-large`
-("the limit before login"), the frames within the limits `not-logged-in`, each `AppLogin`
-`ok:false` and its socket closed with 4401; the logged-in session must get every reply, in
-order. The test asserts what comes back, never how long it took: the same frames, sent as
-fast as the server answers, are the bench's workload 8 ([performance.md](performance.md)),
-which reports the logged-in session's p99 round trip under attack against its p99 idle.
+each connection sending a 1,000,000-byte frame of nested arrays, an `AppLogin` with 1,026
+objects and arrays, two 64 KiB frames just within every limit (1,018 arrays nested 32 deep
+and 15,833 numbers with a fraction; 7,389 array-index keys), then an `AppLogin` with a
+wrong digest, while a logged-in session keeps sending `Echo`. The oversized frames must
+get `too-large` ("the limit before login"), the frames within the limits `not-logged-in`,
+each `AppLogin` `ok:false` and its socket closed with 4401; the logged-in session must get
+every reply, in order. The test asserts what comes back, never how long it took: the same
+frames, sent as fast as the server answers, are the bench's workload 8
+([performance.md](performance.md)), which reports the logged-in session's p99 round trip
+under attack against its p99 idle.
 
 What a frame within the limits still costs is bounded by those limits, not zero: the
 costliest (an `AppLogin` whose 64 KiB `info` must be serialised by Python rather than by
