@@ -446,6 +446,14 @@ def login_attempts(draw: st.DrawFn) -> tuple[dict[str, Any], bool, bool]:
     return fields, draw(st.booleans()), draw(st.booleans())
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def valid_login(fields: dict[str, Any]) -> bool:
     """Would a right digest over these fields log in on /apps/notes?"""
     strings = ("domain", "sip", "guid", "dn", "pbxObj")
@@ -454,6 +462,9 @@ def valid_login(fields: dict[str, Any]) -> bool:
         and all(fields.get(name) is None or isinstance(fields[name], str) for name in strings)
         and (fields.get("info") is None or isinstance(fields["info"], dict))
     ):
+        return False
+    # A lone surrogate (a \udxxx escape without its pair) is no text: refused.
+    if not all(_is_text(fields.get(name) or "") for name in strings):
         return False
     # A ':' that could shift the digest's field boundaries is refused.
     if any(":" in (fields.get(name) or "") for name in ("domain", "sip", "guid")):
