@@ -1,4 +1,4 @@
-"""AppChallenge / AppLogin: the challenge and the login digest (PROTOCOL.md §3.2, §3.3)."""
+"""AppChallenge / AppLogin: the challenge and the login digest (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from json.decoder import scanstring as _untyped_scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-from .jsjson import js_stringify
+from .jsjson import js_stringify, js_stringify_within
 
 __all__ = [
     "CHALLENGE_LENGTH",
@@ -37,6 +37,11 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 # What a SHA-256 digest in hex looks like; nothing else can ever match one.
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+#: Longest canonical ``info`` text worked out by the slow walk (fractions, array-index
+#: keys: values the C encoder cannot write as JavaScript does). Beyond it only the raw
+#: text of ``info`` counts: what the sender hashed is what it sent, for every real peer,
+#: and real ``info`` objects are a few KiB of names and flags that never need the walk.
+SLOW_INFO_CHARS = 4096
 
 
 def new_challenge() -> str:
@@ -130,14 +135,16 @@ def raw_member_text(frame_text: str, key: str) -> str | None:
 def _info_texts(message: Mapping[str, Any], frame_text: str | None) -> list[str | None]:
     """The texts of ``info`` a digest may be over: canonical, then raw; [None] if absent.
 
-    Each is computed once, and the raw text only when it differs from the canonical one.
+    Each is computed once, the raw text counted only when it differs from the canonical
+    one, and the canonical one left out when only a long walk in Python could give it.
     """
     info = message.get("info")
     if info is None:
         return [None]
-    canonical = js_stringify(info)
     raw = raw_member_text(frame_text, "info") if frame_text is not None else None
-    return [canonical] if raw is None or raw == canonical else [canonical, raw]
+    canonical = js_stringify(info) if raw is None else js_stringify_within(info, SLOW_INFO_CHARS)
+    texts: list[str | None] = [text for text in (canonical, raw) if text is not None]
+    return texts if len(texts) < 2 or texts[0] != texts[1] else texts[:1]
 
 
 def verify_login(

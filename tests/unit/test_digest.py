@@ -1,4 +1,4 @@
-"""Login digest, challenge and verify_login (PROTOCOL.md §3.2, §3.3)."""
+"""Login digest, challenge and verify_login (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -274,10 +274,18 @@ class Work:
         self.scanned = 0
         self.hashed_bytes: list[int] = []
         stringify, scan, sha256 = login.js_stringify, login.raw_member_text, hashlib.sha256
+        stringify_within = login.js_stringify_within
+        #: The length of each canonical text the slow walk gave up on (None: finished).
+        self.walk_limits: list[int] = []
 
         def counted_stringify(value: Any) -> str:
             self.stringified += 1
             return stringify(value)
+
+        def counted_stringify_within(value: Any, limit: int) -> str | None:
+            self.stringified += 1
+            self.walk_limits.append(limit)
+            return stringify_within(value, limit)
 
         def counted_scan(frame: str, key: str) -> str | None:
             self.scanned += 1
@@ -288,6 +296,7 @@ class Work:
             return sha256(data)
 
         monkeypatch.setattr(login, "js_stringify", counted_stringify)
+        monkeypatch.setattr(login, "js_stringify_within", counted_stringify_within)
         monkeypatch.setattr(login, "raw_member_text", counted_scan)
         monkeypatch.setattr(login.hashlib, "sha256", counted_sha256)
 
@@ -337,3 +346,38 @@ def test_a_field_of_the_wrong_type_costs_nothing(
     message, frame = login_frame({"k": list(range(1000))}, "0" * 64)
     assert verify_login({**message, **bad}, "c", "p", frame_text=frame) is False
     assert (work.stringified, work.scanned, work.hashed_bytes) == (0, 0, [])
+
+
+def test_a_long_info_that_needs_the_slow_walk_is_checked_by_its_raw_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from appws.protocol import login
+
+    # Array-index keys and fractions: the C encoder cannot write them as JavaScript does.
+    info = {str(n): n + 0.5 for n in range(2000)}
+    message, frame = login_frame(info, "")
+    raw = login.raw_member_text(frame, "info")
+    assert raw is not None and len(raw) > login.SLOW_INFO_CHARS
+    message["digest"] = login_digest({"app": "a"}, "c", "p", info_text=raw)
+    walked: list[int] = []
+    walk = login.js_stringify_within
+
+    def counted(value: Any, limit: int) -> str | None:
+        text = walk(value, limit)
+        walked.append(-1 if text is None else len(text))
+        return text
+
+    monkeypatch.setattr(login, "js_stringify_within", counted)
+    assert verify_login(message, "c", "p", frame_text=frame) is True  # the raw text counts
+    assert walked == [-1]  # the canonical form was given up on, not worked out
+    # A digest over the canonical form of so long an info is not checked for.
+    message["digest"] = login_digest(message, "c", "p")
+    assert verify_login(message, "c", "p", frame_text=frame) is False
+    # Without a frame (a caller holding only the dict) the canonical form still counts.
+    assert verify_login(message, "c", "p") is True
+
+
+def test_a_short_info_that_needs_the_slow_walk_still_gets_its_canonical_check() -> None:
+    message, frame = login_frame({"0": 1.50, "cn": "x"}, "")
+    message["digest"] = login_digest(message, "c", "p")
+    assert verify_login(message, "c", "p", frame_text=frame) is True

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appws.protocol import js_stringify
-from appws.protocol.jsjson import _stringify_by_walk, _stringify_in_c
+from appws.protocol.jsjson import _stringify_by_walk, _stringify_in_c, js_stringify_within
 from tests.conftest import require_tool
 
 # Reads a JSON array of JSON texts; answers with a JSON array of JSON.stringify(JSON.parse(t)).
@@ -251,3 +251,20 @@ def test_c_encoder_agrees_with_the_walk_or_declines(value: Any) -> None:
 
 def test_agrees_with_node() -> None:
     check_batches_against_node(require_node())
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(min_value=0, max_value=400))
+def test_a_bounded_stringify_is_exact_or_gives_up(value: Any, limit: int) -> None:
+    full = js_stringify(value)
+    bounded = js_stringify_within(value, limit)
+    assert bounded is None or bounded == full
+    if len(full) <= limit:
+        assert bounded == full  # it only gives up on texts longer than the limit
+
+
+def test_a_bounded_stringify_gives_up_early_on_a_wide_object() -> None:
+    # Array-index keys need the walk; 10,000 members cannot fit 100 characters.
+    assert js_stringify_within({str(n): 0 for n in range(10_000)}, 100) is None
+    assert js_stringify_within([0.5] * 10_000, 100) is None
+    assert js_stringify_within({"1": 0.5}, 100) == '{"1":0.5}'
