@@ -287,6 +287,7 @@ _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("MAX_MESSAGES_BEFORE_LOGIN", True, 2, "a login takes AppChallenge and AppLogin"),
     ("MAX_LOGIN_MESSAGE_BYTES", True, 1, "bytes per frame before login"),
     ("MAX_LOGIN_CONTAINERS", True, 1, "objects and arrays per frame before login"),
+    ("LOGIN_BYTES_PER_SECOND", False, 0, "bytes per second before login; 0 is no budget"),
     ("MAX_OUTGOING_BYTES", True, 4096, "bytes; an error reply must fit"),
     ("MAX_INDICATION_BYTES", True, 1, "bytes"),
     ("SEND_WINDOW_SECONDS", False, None, "seconds"),

@@ -37,6 +37,11 @@ DEFAULTS: dict[str, Any] = {
     # Most objects and arrays a frame may hold before login. Each costs an
     # allocation and garbage-collector work; a PBX's AppLogin holds a few dozen.
     "MAX_LOGIN_CONTAINERS": 1024,
+    # Bytes per second of frames from connections not logged in, shared by all of them in
+    # one process (bursts of 4 * MAX_LOGIN_MESSAGE_BYTES); a frame beyond it waits. Bounds
+    # the share of the process that clients knowing no password can take from logged-in
+    # sessions. 0: no budget.
+    "LOGIN_BYTES_PER_SECOND": 1024 * 1024,
     # Largest frame appws hands the server, in UTF-8 bytes. daphne fails the
     # whole connection on a frame above its --websocket-max-message-size (1 MiB
     # by default), so stay below that: a larger reply is answered with error

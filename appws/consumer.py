@@ -15,7 +15,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from . import live, protocol
+from . import live, prelogin, protocol
 from .conf import appws_settings
 from .exceptions import AppwsError
 from .handlers import Handler, collect_handlers
@@ -82,6 +82,8 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         self._max_bytes: int = options["MAX_MESSAGE_BYTES"]
         self._max_login_bytes: int = min(options["MAX_LOGIN_MESSAGE_BYTES"], self._max_bytes)
         self._max_login_containers: int = options["MAX_LOGIN_CONTAINERS"]
+        self._login_budget_rate: float = options["LOGIN_BYTES_PER_SECOND"]
+        self._login_budget_burst: int = 4 * self._max_login_bytes
         self._max_outgoing: int = options["MAX_OUTGOING_BYTES"]
         self._send_window = SendWindow(options["SEND_WINDOW_SECONDS"])
         self._slow_reader = False
@@ -263,8 +265,15 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         if text_data is None:
             await self._send_frame_error(protocol.binary_frame_error())
             return
-        # Until a login succeeds the sender may know no password: parse less.
+        # Until a login succeeds the sender may know no password: parse less, and
+        # share one budget with every other connection that has not logged in.
         before_login = self.session is None
+        if before_login and self._login_budget_rate:
+            await prelogin.budget(self._login_budget_rate, self._login_budget_burst).spend(
+                len(text_data)
+            )
+            if self._closed:  # the login deadline passed while it waited
+                return
         try:
             message = protocol.decode_frame(
                 text_data,

@@ -285,7 +285,17 @@ So before a successful login:
 - verifying an `AppLogin` serialises `info` once (with Python's C encoder whenever its
   output is what `JSON.stringify` writes), hashes it once (twice only when the raw text
   of `info` differs from that form), and does neither for a digest that is not 64 hex
-  digits or a login field that is not a string.
+  digits or a login field that is not a string. The slow serialisation in Python (numbers
+  with a fraction, array-index keys) stops after 4,096 characters; a longer `info` of that
+  kind is checked against its raw text only, which is what every real peer hashed;
+- all connections of a process that have not logged in share one budget,
+  `LOGIN_BYTES_PER_SECOND` (1 MiB/s, bursts of four `MAX_LOGIN_MESSAGE_BYTES`): a frame
+  that finds it spent waits, first come first served, on its own connection. Logged-in
+  sessions never wait on it, so strangers can take only that share of the process from
+  them. The price is paid by logins: under such an attack a new login waits its turn
+  behind the strangers' frames (a few hundred milliseconds for four attackers; with
+  thousands, longer than `LOGIN_TIMEOUT`), which is what connection limits per address in
+  front of daphne (nginx `limit_conn`) prevent.
 
 Tested against a real daphne in `tests/e2e/test_prelogin_attack.py`: four clients at once,
 each connection sending a 1,000,000-byte frame of nested arrays, an `AppLogin` with 1,026
@@ -300,13 +310,14 @@ frames, sent as fast as the server answers, are the bench's workload 8
 under attack against its p99 idle.
 
 What a frame within the limits still costs is bounded by those limits, not zero: the
-costliest (an `AppLogin` whose 64 KiB `info` must be serialised by Python rather than by
-the C encoder: thousands of numbers with a fraction, or of array-index keys) takes
-10 to 15 ms of CPU on the bench machine, so a steady stream of them from many connections
-still slows other sessions. Lower `MAX_LOGIN_MESSAGE_BYTES` to lower that
-cost in proportion, and limit connections per address in front of daphne (nginx
-`limit_conn`); `LOGIN_FAILURE_LIMIT` already refuses an address's logins at once (without
-verifying them) after ten failures.
+costliest takes about 5 ms of CPU on the bench machine, and a logged-in session whose
+message arrives right behind one waits that long. The budget keeps such waits rare: in
+workload 8 the logged-in session's p99 under attack stays within about twice its idle
+p99. daphne's own reading of a frame happens before appws sees it and is outside the
+budget (about 5 ms for a 1,000,000-byte frame): keep daphne's
+`--websocket-max-message-size` no larger than your Apps need, and limit connections per
+address in front of daphne. `LOGIN_FAILURE_LIMIT` already refuses an address's logins at
+once (without verifying them) after ten failures.
 """
 
 

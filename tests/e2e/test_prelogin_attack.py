@@ -89,6 +89,9 @@ async def victim(url: str, attack_over: asyncio.Event) -> int:
             await ws.send(json.dumps({"mt": "Echo", "n": count, "src": str(count)}))
             assert await receive(ws) == {"mt": "EchoResult", "n": count, "src": str(count)}
             count += 1
+            # A well-behaved client: below RATE_LIMIT (50/s), so every reply is an answer.
+            # Pacing, not synchronisation: nothing waits for anything to happen.
+            await asyncio.sleep(1 / 40)
         return count
 
 

@@ -270,6 +270,8 @@ def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
         ("MAX_LOGIN_MESSAGE_BYTES", 0),
         ("MAX_LOGIN_MESSAGE_BYTES", 1.5),
         ("MAX_LOGIN_CONTAINERS", 0),
+        ("LOGIN_BYTES_PER_SECOND", -1),
+        ("LOGIN_BYTES_PER_SECOND", "1M"),
         ("MAX_OUTGOING_BYTES", 4095),
         ("MAX_INDICATION_BYTES", 0),
         ("SEND_WINDOW_SECONDS", 0),
@@ -295,6 +297,8 @@ def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> No
         ("LOGIN_TIMEOUT", 0),
         ("MAX_MESSAGES_BEFORE_LOGIN", 2),
         ("MAX_LOGIN_MESSAGE_BYTES", 1),
+        ("LOGIN_BYTES_PER_SECOND", 0),
+        ("LOGIN_BYTES_PER_SECOND", 262144.5),
     ],
 )
 def test_number_settings_in_range(settings: Any, key: str, value: Any) -> None:

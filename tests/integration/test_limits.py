@@ -106,6 +106,30 @@ async def test_objects_and_arrays_before_login_are_limited(connect, settings, mo
     assert (await comm.request({"mt": "ListNotes", "a": [[]] * 1000}))["mt"] == "ListNotesResult"
 
 
+async def test_strangers_share_one_budget_and_logged_in_sessions_never_wait(connect, settings):
+    # Bursts of 4 * 1000 bytes, refilled at 1 byte per second: spent after three frames.
+    limit(settings, MAX_LOGIN_MESSAGE_BYTES=1000, LOGIN_BYTES_PER_SECOND=1)
+    member = await connect(login=NOTES)  # its own login spends a few hundred bytes
+    stranger = await connect()
+    for _ in range(3):
+        await stranger.send_to(text_data=padded("ListNotes", 990))
+        assert (await stranger.receive_json_from())["error"] == "not-logged-in"
+    await stranger.send_to(text_data=padded("ListNotes", 990))
+    assert await stranger.receive_nothing(0.2)  # waiting for the budget, unanswered
+    assert (await member.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
+    latecomer = await connect()
+    await latecomer.send_to(text_data='{"mt":"AppChallenge"}')
+    assert await latecomer.receive_nothing(0.2)  # its turn comes after the stranger's
+
+
+async def test_a_budget_of_zero_is_no_budget(connect, settings):
+    limit(settings, MAX_LOGIN_MESSAGE_BYTES=1000, LOGIN_BYTES_PER_SECOND=0)
+    stranger = await connect()
+    for _ in range(10):
+        await stranger.send_to(text_data=padded("ListNotes", 990))
+        assert (await stranger.receive_json_from())["error"] == "not-logged-in"
+
+
 async def test_src_longer_than_the_limit(connect, settings):
     limit(settings, MAX_SRC_LENGTH=8)
     comm = await connect()
