@@ -259,7 +259,7 @@ class Client:
 
     @property
     def session_key(self) -> str | None:
-        """The current login's session key (PROTOCOL.md §4); None without a password login.
+        """The current login's session key (docs/protocol.md); None without a password login.
 
         A reconnect logs in with a new challenge and so changes the key.
         """

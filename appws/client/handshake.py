@@ -1,4 +1,4 @@
-"""Opening the socket and logging in (PROTOCOL.md §3): CheckBuild, AppChallenge, AppLogin."""
+"""Opening the socket and logging in (docs/protocol.md): CheckBuild, AppChallenge, AppLogin."""
 
 from __future__ import annotations
 

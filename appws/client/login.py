@@ -38,7 +38,7 @@ LoginCallback = Callable[[str, str], "Mapping[str, Any] | Awaitable[Mapping[str,
 class Credentials:
     """The user fields of a password login; ``None`` keeps the vendor client's value.
 
-    The vendor's password login (PROTOCOL.md §3.5): ``sip`` = the App name, ``guid`` = 32
+    The vendor's password login (docs/protocol.md): ``sip`` = the App name, ``guid`` = 32
     zeros, ``dn`` = ``"Admin"``, no ``info``, ``pbxObj`` = the App name.
     """
 

@@ -1,4 +1,4 @@
-"""CheckBuild: point a client at the App HTML of the current build (PROTOCOL.md §5)."""
+"""CheckBuild: point a client at the App HTML of the current build (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Validating incoming text frames and encoding outgoing messages (PROTOCOL.md §1)."""
+"""Validating incoming text frames and encoding outgoing messages (docs/protocol.md)."""
 
 from __future__ import annotations
 

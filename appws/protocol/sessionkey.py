@@ -1,4 +1,4 @@
-"""The session key and the value helpers derived from it (PROTOCOL.md §4)."""
+"""The session key and the value helpers derived from it (docs/protocol.md)."""
 
 from __future__ import annotations
 

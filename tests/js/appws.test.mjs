@@ -47,7 +47,7 @@ describe("module", () => {
 });
 
 describe("digests and session key", () => {
-  test("login digests equal the PROTOCOL.md vectors", async () => {
+  test("login digests equal the vendor's test vectors", async () => {
     const vectors = [
       [{ app: "pbxadminapi" }, "a205299ed2ef2786c311e0be1b14db343f2cadd906a6ae7b564eee34bda5e9a1"],
       [{ app: "pbxadminapi", info: {} }, "57b23fe824b9222a7ac879597cb509bcdc865a1bfeb057d9d12118cef0c3ba34"],

@@ -1,4 +1,4 @@
-"""CheckBuild URL rewriting (PROTOCOL.md §5)."""
+"""CheckBuild URL rewriting (docs/protocol.md)."""
 
 from __future__ import annotations
 

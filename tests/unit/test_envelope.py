@@ -1,4 +1,4 @@
-"""Frame validation and message encoding (PROTOCOL.md §1)."""
+"""Frame validation and message encoding (docs/protocol.md)."""
 
 from __future__ import annotations
 

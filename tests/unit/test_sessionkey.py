@@ -1,4 +1,4 @@
-"""Session key, RC4 value protection and keyed hash (PROTOCOL.md §4)."""
+"""Session key, RC4 value protection and keyed hash (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -243,7 +243,7 @@
   }
 
   /**
-   * The AppLogin digest (PROTOCOL.md §3.2): SHA-256 hex over
+   * The AppLogin digest (docs/protocol.md): SHA-256 hex over
    * app:domain:sip:guid:dn[:info]:challenge:password. Missing or null fields count as "";
    * info (an object) is hashed as JSON.stringify writes it and only when not null.
    */
