@@ -278,6 +278,26 @@ def test_grant_and_revoke() -> None:
     assert "no permissions" in out
 
 
+def test_check_logins_names_the_apps_a_session_may_verify() -> None:
+    app = make_app()
+    out, _ = run("appws_app", "check-logins", "notesapp", "notes-admin", "notes", "notes")
+    app.refresh_from_db()
+    assert app.check_logins == ["notes", "notes-admin"]
+    assert "may check the passwords of 'notes', 'notes-admin'" in out
+    out, _ = run("appws_app", "check-logins", "notesapp")
+    app.refresh_from_db()
+    assert app.check_logins == []
+    assert "may check no App's password" in out
+
+
+def test_check_logins_refuses_what_is_no_app_name() -> None:
+    app = make_app(check_logins=["notes"])
+    with pytest.raises(CommandError, match="'no good' is not an App name"):
+        run("appws_app", "check-logins", "notesapp", "no good")
+    app.refresh_from_db()
+    assert app.check_logins == ["notes"]
+
+
 def test_grant_unknown_permission_changes_nothing() -> None:
     app = make_app()
     with pytest.raises(CommandError, match=r"no permission 'auth\.fly'"):

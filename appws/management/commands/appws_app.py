@@ -20,7 +20,7 @@ from django.db.models import Count, Q
 
 from appws.conf import settings_app
 from appws.crypto import UndecryptablePassword, reencrypt_password
-from appws.models import App
+from appws.models import App, app_name_validator
 
 
 def _password_options(parser: CommandParser) -> None:
@@ -76,6 +76,14 @@ class Command(BaseCommand):
             sub.add_argument("name")
             sub.add_argument("perms", nargs="+", metavar="PERM", help="app_label.codename")
 
+        checks = actions.add_parser(
+            "check-logins",
+            help="Name the Apps whose passwords an App's sessions may verify with "
+            "AppCheckLogin (none: they may verify none).",
+        )
+        checks.add_argument("name")
+        checks.add_argument("apps", nargs="*", metavar="APP", help="App names")
+
         actions.add_parser("enable", help="Accept logins for an App.").add_argument("name")
         actions.add_parser(
             "disable", help="Refuse logins for an App; its live sessions are closed."
@@ -96,6 +104,7 @@ class Command(BaseCommand):
             "remove": self._remove,
             "grant": self._grant,
             "revoke": self._revoke,
+            "check-logins": self._check_logins,
             "enable": self._enable,
             "disable": self._disable,
             "rotate": self._rotate,
@@ -277,6 +286,25 @@ class Command(BaseCommand):
 
     def _carried(self, app: App) -> str:
         return ", ".join(sorted(app.operation_permissions())) or "no permissions"
+
+    def _check_logins(self, options: dict[str, Any]) -> None:
+        app = self._app(options["name"])
+        names: list[str] = []
+        for name in options["apps"]:
+            try:
+                app_name_validator(name)
+            except ValidationError:
+                raise CommandError(f"{name!r} is not an App name.") from None
+            if name not in names:
+                names.append(name)
+        app.check_logins = sorted(names)
+        app.save()
+        self._warn_if_in_settings(app.name)
+        if names:
+            shown = ", ".join(repr(name) for name in app.check_logins)
+            self.stdout.write(f"Sessions of App {app.name!r} may check the passwords of {shown}.")
+        else:
+            self.stdout.write(f"Sessions of App {app.name!r} may check no App's password.")
 
     def _enable(self, options: dict[str, Any]) -> None:
         self._switch(options["name"], True)
