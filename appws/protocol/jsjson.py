@@ -14,8 +14,10 @@ from typing import Any
 
 __all__ = ["JSON_STRING", "js_stringify", "js_stringify_within"]
 
-#: A JSON string literal in JSON text, escapes included.
-JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: A JSON string literal in JSON text, escapes included. A string left open runs to the
+#: end of the text: without that, every later '"' would start a new scan to the end, and
+#: a frame of escaped quotes with no closing one would cost time quadratic in its length.
+JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 
 _MAX_ARRAY_INDEX = 2**32 - 2
 _EXACT_INT_LIMIT = 2**53

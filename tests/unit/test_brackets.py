@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appws.protocol.brackets import Brackets
+from appws.protocol.jsjson import JSON_STRING
 
 texts = st.text(st.sampled_from(['"', "\\", "[", "]", "{", "}", "a", "é", "\u2028"]), max_size=8)
 values = st.recursive(
@@ -47,3 +48,18 @@ def test_whitespace_and_numbers_are_not_brackets() -> None:
     assert not Brackets(text).deeper_than(3)
     assert Brackets(text).deeper_than(2)
     assert Brackets(text).more_than(2) and not Brackets(text).more_than(3)
+
+
+def test_a_string_left_open_runs_to_the_end_in_one_match() -> None:
+    # Escaped quotes and no closing one: had the pattern needed a closing quote, every
+    # later '"' would start a fresh scan to the end (quadratic; 10 s for 64 KiB).
+    text = '"' + '\\"' * 30_000
+    match = JSON_STRING.match(text)
+    assert match is not None and match.end() == len(text)
+    tail = JSON_STRING.match('"ends in a backslash\\')
+    assert tail is not None and tail.end() == 21
+
+
+@given(st.text(st.sampled_from('"\\[]{}ax'), max_size=60))
+def test_no_quote_is_left_outside_the_strings_found(text: str) -> None:
+    assert '"' not in JSON_STRING.sub("", text)
