@@ -248,7 +248,13 @@ async def reserve(address: str, timeout: float | None = None) -> Slot:
             # This process never asks the cache for more slots than the limit.
             if local.held < limit:
                 local.held += 1
-                held = await _increment(window.held, window.seconds_left(length))
+                try:
+                    held = await _increment(window.held, window.seconds_left(length))
+                except BaseException:
+                    # A cache error or a cancelled login: the slot was never ours. (If
+                    # the cache counted it, that count ends with the window.)
+                    local.held -= 1
+                    raise
                 if held <= limit:
                     return Slot(key, window, local)
                 # Every slot is taken: give this one back. A slot freed here
@@ -269,12 +275,15 @@ async def reserve(address: str, timeout: float | None = None) -> Slot:
                 await asyncio.wait_for(
                     sleeper, remaining if retry is None else min(retry, remaining)
                 )
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin TimeoutError on Python 3.10
                 pass
             except BaseException:
                 if sleeper.done() and not sleeper.cancelled():
                     local.wake()  # woken but leaving: the wake-up goes to the next one
                 raise
+            finally:
+                with contextlib.suppress(ValueError):  # gone already when it was woken
+                    local.sleepers.remove(sleeper)
             if retry is not None:
                 retry = min(retry * 2, _LONGEST_RETRY)
     finally:

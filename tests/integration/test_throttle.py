@@ -163,6 +163,51 @@ async def test_a_success_does_not_count(settings):
         await throttle.reserve("192.0.2.1", timeout=0)
 
 
+async def test_a_cache_error_while_reserving_leaks_no_slot(settings, monkeypatch):
+    settings.APPWS = {**settings.APPWS, "LOGIN_FAILURE_LIMIT": 1}
+    increment = throttle._increment
+
+    async def unreachable(counter, timeout):
+        raise ConnectionError("the cache is down")
+
+    monkeypatch.setattr(throttle, "_increment", unreachable)
+    with pytest.raises(ConnectionError):
+        await throttle.reserve("192.0.2.9", timeout=0)
+    monkeypatch.setattr(throttle, "_increment", increment)
+    # The one slot of this process is free again: the next login gets it at once.
+    await (await throttle.reserve("192.0.2.9", timeout=0)).release()
+
+
+async def test_a_login_cancelled_while_reserving_leaks_no_slot(settings, monkeypatch):
+    settings.APPWS = {**settings.APPWS, "LOGIN_FAILURE_LIMIT": 1}
+    increment = throttle._increment
+    entered, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck(counter, timeout):
+        entered.set()
+        await never.wait()
+
+    monkeypatch.setattr(throttle, "_increment", stuck)
+    reserving = asyncio.ensure_future(throttle.reserve("192.0.2.8", timeout=0))
+    await entered.wait()
+    reserving.cancel()  # as daphne cancels a consumer whose client went away
+    with pytest.raises(asyncio.CancelledError):
+        await reserving
+    monkeypatch.setattr(throttle, "_increment", increment)
+    await (await throttle.reserve("192.0.2.8", timeout=0)).release()
+
+
+async def test_a_waiting_login_that_gives_up_leaves_no_sleeper_behind(settings):
+    settings.APPWS = {**settings.APPWS, "LOGIN_FAILURE_LIMIT": 1}
+    held = await throttle.reserve("192.0.2.7")
+    (local,) = [entry for entry in throttle._locals.values() if entry.held]
+    # It waits once for the slot, then gives up at its deadline.
+    with pytest.raises(throttle.Throttled, match="too many logins at once"):
+        await throttle.reserve("192.0.2.7", timeout=0.05)
+    assert not local.sleepers
+    await held.release()
+
+
 # -- IPv6: one /64 is one client -------------------------------------------------
 
 
