@@ -15,7 +15,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from . import live, prelogin, protocol
+from . import live, prelogin, protocol, throttle
 from .conf import appws_settings
 from .exceptions import AppwsError
 from .handlers import Handler, collect_handlers
@@ -268,10 +268,10 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         # Until a login succeeds the sender may know no password: parse less, and
         # share one budget with every other connection that has not logged in.
         before_login = self.session is None
-        if before_login and self._login_budget_rate:
-            await prelogin.budget(self._login_budget_rate, self._login_budget_burst).spend(
-                len(text_data)
-            )
+        # A frame over the size limit is refused by its length alone: it costs no budget.
+        if before_login and self._login_budget_rate and len(text_data) <= self._max_login_bytes:
+            budget = prelogin.budget(self._login_budget_rate, self._login_budget_burst)
+            await budget.spend(len(text_data), throttle.throttle_key(self.peer_address()))
             if self._closed:  # the login deadline passed while it waited
                 return
         try:

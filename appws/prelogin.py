@@ -18,7 +18,9 @@ class LoginBudget:
     """A token bucket of frame bytes, spent in arrival order by connections not logged in.
 
     ``rate`` bytes come back per second, up to ``burst``; a frame larger than ``burst``
-    spends the whole bucket once it is full.
+    spends the whole bucket once it is full. Each source (a client address) has at most
+    one frame in the queue at a time, so one source with many connections cannot make
+    everyone else's logins wait behind all of them.
     """
 
     def __init__(self, rate: float, burst: int) -> None:
@@ -27,22 +29,32 @@ class LoginBudget:
         self.tokens = float(burst)
         self.updated = time.monotonic()
         self._turn = asyncio.Lock()  # first come, first served
+        self._sources: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
         self.updated = now
 
-    async def spend(self, size: int) -> None:
-        """Take ``size`` bytes, waiting for them when the bucket holds fewer."""
+    async def spend(self, size: int, source: str = "") -> None:
+        """Take ``size`` bytes for a frame from ``source``, waiting while the bucket holds fewer."""
         cost = min(size, self.burst)
-        async with self._turn:
-            self._refill()
-            if self.tokens < cost:
-                # Rate limiting, not synchronisation: sleep exactly until the bytes are back.
-                await asyncio.sleep((cost - self.tokens) / self.rate)
+        lock, users = self._sources.get(source) or (asyncio.Lock(), 0)
+        self._sources[source] = (lock, users + 1)
+        try:
+            async with lock, self._turn:
                 self._refill()
-            self.tokens -= cost
+                if self.tokens < cost:
+                    # Rate limiting, not synchronisation: sleep until the bytes are back.
+                    await asyncio.sleep((cost - self.tokens) / self.rate)
+                    self._refill()
+                self.tokens -= cost
+        finally:
+            lock, users = self._sources[source]
+            if users == 1:
+                del self._sources[source]
+            else:
+                self._sources[source] = (lock, users - 1)
 
 
 _budgets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoginBudget] = (

@@ -89,7 +89,9 @@ SECRETS = """\
   writes it: a newline or a terminal escape in a `sip` shows as `\\n` or `\\x1b` inside
   one line and cannot start a line of its own.
   `tests/unit/test_log_quoting.py` reads every logging call in `appws/` and fails on a
-  value logged with a plain `%s`, an f-string or `.format`.
+  value logged with a plain `%s`, an f-string or `.format`. One limit: the traceback
+  logged with a handler's exception is Python's own, and the exception's message in it
+  is printed as the handler's code made it.
 - **Django's own SQL log.** With `DEBUG = True` Django logs every query with its
   parameters on `django.db.backends`, the encrypted token included (the password
   never): keep `DEBUG` off in production, as Django's deployment checklist says.
@@ -126,9 +128,12 @@ verify for another. Where that could change who a session is, appws refuses it:
   `dn` holding `:{` (this issuer signs none), and even then the forged `info` would be
   `<end of dn>:<the real info>`: the real `info` is a complete object, so whatever the
   moved text opens is never closed before the `:` that follows it. Only a challenge of
-  the signer's could still close it, and none can: this issuer signs letters and
-  digits only, and a challenge (at most 16 characters) that also carried this
-  service's 16 digits would be too long. No JSON object has that text, canonical or raw.
+  the signer's could still close it: this issuer signs letters and digits only, and a
+  signer that limits challenges to 16 characters, as the vendor's servers do, cannot
+  sign one that also carries this service's 16 digits. This last step rests on that
+  assumption about the signer: a PBX that signed challenges of any length for a user
+  whose display name holds `:{` would let that user forge `info` (not `sip`, `domain`
+  or `guid`).
 - **The kind of a login** — `pbx` (`info.appobj` equals `sip`: the App object itself),
   `password` (no `info`, or no `info.appobj`), `user` (issued for a user) — is decided
   from digest-covered fields only; `pbxObj` is not covered and never counts. The admin's
@@ -290,12 +295,13 @@ So before a successful login:
   kind is checked against its raw text only, which is what every real peer hashed;
 - all connections of a process that have not logged in share one budget,
   `LOGIN_BYTES_PER_SECOND` (1 MiB/s, bursts of four `MAX_LOGIN_MESSAGE_BYTES`): a frame
-  that finds it spent waits, first come first served, on its own connection. Logged-in
-  sessions never wait on it, so strangers can take only that share of the process from
-  them. The price is paid by logins: under such an attack a new login waits its turn
-  behind the strangers' frames (a few hundred milliseconds for four attackers; with
-  thousands, longer than `LOGIN_TIMEOUT`), which is what connection limits per address in
-  front of daphne (nginx `limit_conn`) prevent.
+  that finds it spent waits, first come first served, on its own connection, and each
+  client address (IPv6: each /64) has at most one frame in that queue. A frame refused
+  by its size costs nothing. Logged-in sessions never wait on it, so strangers can take
+  only that share of the process from them. The price is paid by logins: under such an
+  attack a new login waits behind one frame of each attacking address (a few hundred
+  milliseconds for a handful; attackers on hundreds of addresses can delay logins past
+  `LOGIN_TIMEOUT`, which only limits in front of the servers can stop).
 
 Tested against a real daphne in `tests/e2e/test_prelogin_attack.py`: four clients at once,
 each connection sending a 1,000,000-byte frame of nested arrays, an `AppLogin` with 1,026
@@ -309,9 +315,9 @@ frames, sent as fast as the server answers, are the bench's workload 8
 ([performance.md](performance.md)), which reports the logged-in session's p99 round trip
 under attack against its p99 idle.
 
-What a frame within the limits still costs is bounded by those limits, not zero: the
-costliest takes about 5 ms of CPU on the bench machine, and a logged-in session whose
-message arrives right behind one waits that long. The budget keeps such waits rare: in
+What a frame within the limits still costs is bounded by those limits and linear in its
+size, not zero: the costliest takes about 5 ms of CPU on the bench machine, and a
+logged-in session whose message arrives right behind one waits that long. The budget keeps such waits rare: in
 workload 8 the logged-in session's p99 under attack stays within about twice its idle
 p99. daphne's own reading of a frame happens before appws sees it and is outside the
 budget (about 5 ms for a 1,000,000-byte frame): keep daphne's

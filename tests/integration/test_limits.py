@@ -122,6 +122,15 @@ async def test_strangers_share_one_budget_and_logged_in_sessions_never_wait(conn
     assert await latecomer.receive_nothing(0.2)  # its turn comes after the stranger's
 
 
+async def test_frames_refused_by_their_size_cost_no_budget(connect, settings):
+    limit(settings, MAX_LOGIN_MESSAGE_BYTES=1000, LOGIN_BYTES_PER_SECOND=1)
+    stranger = await connect()
+    for _ in range(10):  # 20,000 bytes, five times the burst, and never parsed
+        await stranger.send_to(text_data=padded("ListNotes", 2000))
+        assert (await stranger.receive_json_from())["error"] == "too-large"
+    assert (await stranger.request({"mt": "AppChallenge"}))["mt"] == "AppChallengeResult"
+
+
 async def test_a_budget_of_zero_is_no_budget(connect, settings):
     limit(settings, MAX_LOGIN_MESSAGE_BYTES=1000, LOGIN_BYTES_PER_SECOND=0)
     stranger = await connect()

@@ -63,3 +63,23 @@ async def test_each_event_loop_has_its_budget() -> None:
     first = prelogin.budget(1000, 4000)
     assert prelogin.budget(1000, 4000) is first
     assert prelogin.budget(2000, 4000) is not first  # settings changed: a new budget
+
+
+async def test_one_source_has_one_frame_in_the_queue_at_a_time(clock: list[float]) -> None:
+    budget = prelogin.LoginBudget(rate=1000, burst=1000)
+    await budget.spend(1000, "mallory")
+    order: list[str] = []
+
+    async def frame(name: str, source: str) -> None:
+        await budget.spend(1000, source)
+        order.append(name)
+
+    await asyncio.gather(
+        frame("mallory 1", "mallory"),
+        frame("mallory 2", "mallory"),
+        frame("mallory 3", "mallory"),
+        frame("alice", "alice"),
+    )
+    # Alice waited for one of mallory's frames, not for all three.
+    assert order == ["mallory 1", "alice", "mallory 2", "mallory 3"]
+    assert budget._sources == {}  # nothing kept for sources that left
