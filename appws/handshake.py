@@ -220,7 +220,7 @@ class Handshake:
             raise LoginFailed("AppLogin field 'info' must be an object")
         ambiguous = protocol.ambiguous_field(message)
         if ambiguous is not None:
-            held = ":{" if ambiguous == "dn" and message.get("info") is not None else ":"
+            held = protocol.forbidden_in(message, ambiguous)
             raise LoginFailed(
                 f"AppLogin field {ambiguous!r} must not contain {held!r}: it would make the "
                 "digest's field join ambiguous"

@@ -18,7 +18,13 @@ from .conf import appws_settings, settings_app
 from .crypto import UndecryptablePassword
 from .handshake import quote
 from .models import App
-from .protocol import ambiguous_field, is_issuable_challenge, login_digest
+from .protocol import (
+    CHALLENGE_LENGTH,
+    ambiguous_field,
+    forbidden_in,
+    is_issuable_challenge,
+    login_digest,
+)
 
 __all__ = ["APP_PAGE_PREFIX", "MAX_CHALLENGE_LENGTH", "app_page_url", "issue_login", "user_guid"]
 
@@ -27,7 +33,7 @@ login_logger = logging.getLogger("appws.login")
 #: Path prefix of the Apps' HTML pages; ``info.appurl`` is ``<prefix><app>.htm``.
 APP_PAGE_PREFIX = "/apps/"
 #: Longest challenge the issuer signs (the consumer's own challenges have 16 digits).
-MAX_CHALLENGE_LENGTH = 16
+MAX_CHALLENGE_LENGTH = CHALLENGE_LENGTH
 #: Largest request body read, in bytes: a name and a challenge need far less.
 MAX_BODY_BYTES = 4096
 
@@ -95,7 +101,7 @@ def _unusable_field(request: HttpRequest, login: dict[str, Any]) -> JsonResponse
             status=500,
         )
     shown = {"sip": "user name", "dn": "display name"}.get(field, field)
-    held = "':{'" if field == "dn" else "':'"
+    held = repr(forbidden_in(login, field))
     return _refuse(
         request,
         403,

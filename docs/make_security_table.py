@@ -317,10 +317,10 @@ under attack against its p99 idle.
 
 What a frame within the limits still costs is bounded by those limits and linear in its
 size, not zero: the costliest takes about 5 ms of CPU on the bench machine, and a
-logged-in session whose message arrives right behind one waits that long. The budget keeps such waits rare: in
-workload 8 the logged-in session's p99 under attack stays within about twice its idle
-p99. daphne's own reading of a frame happens before appws sees it and is outside the
-budget (about 5 ms for a 1,000,000-byte frame): keep daphne's
+logged-in session whose message arrives right behind one waits that long. The budget
+keeps such waits rare: in workload 8 the logged-in session's p99 under attack stays
+within about twice its idle p99. daphne's own reading of a frame happens before appws
+sees it and is outside the budget (about 5 ms for a 1,000,000-byte frame): keep daphne's
 `--websocket-max-message-size` no larger than your Apps need, and limit connections per
 address in front of daphne. `LOGIN_FAILURE_LIMIT` already refuses an address's logins at
 once (without verifying them) after ten failures.

@@ -338,6 +338,22 @@ CASES: list[Case] = [
     ),
     Case(
         FRAMES,
+        "long mt",
+        "`mt` of 257 characters, logged in (every reply echoes it)",
+        [Login(*NOTES), Send(message={"mt": "M" * 257})],
+        [_frame_error("bad-mt")],
+    ),
+    Case(
+        FRAMES,
+        "huge api",
+        "a logged-in request whose `api` is 1,040,000 characters (its own error reply would "
+        "exceed `MAX_OUTGOING_BYTES`)",
+        [Login(*NOTES), Send(make=lambda: json.dumps({"mt": "ListNotes", "api": "a" * 1_040_000}))],
+        [_frame_error("bad-api")],
+        note="before: the session ended with 1011",
+    ),
+    Case(
+        FRAMES,
         "src at the limit",
         "`src` of 256 characters",
         [Send(message={"mt": "AppChallenge", "src": "s" * 256})],

@@ -22,6 +22,7 @@ from .loginfields import (
     ISSUABLE_CHALLENGE,
     LoginKind,
     ambiguous_field,
+    forbidden_in,
     is_issuable_challenge,
     login_kind,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "encode_frame",
     "encode_message",
     "encrypt",
+    "forbidden_in",
     "is_build_number",
     "is_issuable_challenge",
     "js_stringify",

@@ -12,6 +12,7 @@ from .brackets import Brackets
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_NAME_LENGTH",
     "FrameError",
     "binary_frame_error",
     "decode_frame",
@@ -20,6 +21,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+#: Longest ``mt`` and ``api``, in characters: names, echoed in every reply.
+MAX_NAME_LENGTH = 256
 
 
 class FrameError(Exception):
@@ -113,7 +116,8 @@ def decode_frame(
     """Parse one text frame into a message dict, raising ``FrameError`` if it is unusable.
 
     ``max_depth`` bounds the nesting of objects and arrays (the frame itself is
-    depth 1); ``max_src_length`` bounds the length of ``src``; ``max_containers``
+    depth 1); ``max_src_length`` bounds the length of ``src`` (``mt`` and ``api``
+    have :data:`MAX_NAME_LENGTH`); ``max_containers``
     the number of objects and arrays. Size, count and depth are checked on the text,
     before it is parsed. ``before_login`` says that the limits are those for
     connections not logged in yet (only the error texts differ).
@@ -142,6 +146,13 @@ def decode_frame(
         elif name in message and not isinstance(message[name], str):
             raise FrameError(
                 code, f'"{name}" must be a string: send a string or leave the field out'
+            )
+    # Every reply echoes mt, api and src: unbounded, one request could make even its
+    # own error reply too large to send.
+    for name, code in (("mt", "bad-mt"), ("api", "bad-api")):
+        if len(message.get(name, "")) > MAX_NAME_LENGTH:
+            raise FrameError(
+                code, f'"{name}" is longer than {MAX_NAME_LENGTH} characters: send a shorter name'
             )
     if max_src_length is not None and len(message.get("src", "")) > max_src_length:
         raise FrameError(

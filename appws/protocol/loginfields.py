@@ -14,10 +14,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .login import CHALLENGE_LENGTH
+
 __all__ = [
     "ISSUABLE_CHALLENGE",
     "LoginKind",
     "ambiguous_field",
+    "forbidden_in",
     "is_issuable_challenge",
     "login_kind",
 ]
@@ -25,7 +28,7 @@ __all__ = [
 #: The challenges a login issuer signs: what this service and the vendor's
 #: servers hand out (digits, at most 16), letters allowed. Nothing that could
 #: carry a ``:`` into the digest's field join.
-ISSUABLE_CHALLENGE = re.compile(r"[0-9A-Za-z]{1,16}")
+ISSUABLE_CHALLENGE = re.compile(rf"[0-9A-Za-z]{{1,{CHALLENGE_LENGTH}}}")
 
 # A DNS domain, a SIP user part and a hex GUID never hold a colon; nor does an
 # App name (the HTML file name of the App).
@@ -66,11 +69,12 @@ def ambiguous_field(message: Mapping[str, Any]) -> str | None:
     for name in _NO_COLON_FIELDS:
         if ":" in _text(message, name):
             return name
-    dn = _text(message, "dn")
-    info_present = message.get("info") is not None
-    if (":{" if info_present else ":") in dn:
-        return "dn"
-    return None
+    return "dn" if forbidden_in(message, "dn") in _text(message, "dn") else None
+
+
+def forbidden_in(message: Mapping[str, Any], field: str) -> str:
+    """What ``field`` may not hold in this login: ``:{`` in ``dn`` with ``info``, else ``:``."""
+    return ":{" if field == "dn" and message.get("info") is not None else ":"
 
 
 def login_kind(message: Mapping[str, Any]) -> LoginKind:
