@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 
 from .conf import settings_app
-from .models import App, LiveSession, ServerProcess, app_name_validator
+from .models import App, LiveSession, ServerProcess, app_name_list
 
 if TYPE_CHECKING:
     AppForm = forms.ModelForm[App]
@@ -89,20 +89,14 @@ class AppAdminForm(AppForm):
             )
 
     def clean_check_logins(self) -> list[str]:
-        names: list[str] = []
-        for name in str(self.cleaned_data.get("check_logins") or "").split(","):
-            name = name.strip()
-            if not name:
-                continue
-            try:
-                app_name_validator(name)
-            except forms.ValidationError:
-                raise forms.ValidationError(
-                    f"{name!r} is not an App name: separate App names with commas."
-                ) from None
-            if name not in names:
-                names.append(name)
-        return sorted(names)
+        text = str(self.cleaned_data.get("check_logins") or "")
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        try:
+            return app_name_list(names)
+        except ValidationError as error:
+            raise forms.ValidationError(
+                f"{error.messages[0]} Separate App names with commas."
+            ) from None
 
     def save(self, commit: bool = True) -> App:
         password = self.cleaned_data.get("password")

@@ -19,11 +19,12 @@ from . import live, prelogin, protocol, throttle
 from .conf import appws_settings
 from .exceptions import AppwsError
 from .handlers import Handler, collect_handlers
-from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake, quote
+from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake
 from .limits import RateLimiter, origin_allowed
 from .notifications import INDICATION_TYPE
 from .outage import is_layer_outage
 from .outgoing import FrameTooLarge, SendWindow, send_window_bytes
+from .quoting import quote
 from .session import Session
 from .subscriptions import Subscriptions
 

@@ -20,6 +20,7 @@ from . import live, protocol, throttle
 from .builds import current_build
 from .conf import appws_settings, settings_app
 from .exceptions import LoginFailed
+from .quoting import quote
 from .session import AppAccount, Session
 from .sources import cache_key, load_app
 
@@ -35,7 +36,6 @@ APP_WITHDRAWN_CLOSE_CODE = 4403
 ADMIN_DISCONNECT_CLOSE_CODE = 4000
 
 _STRING_LOGIN_FIELDS = (*protocol.LOGIN_FIELDS, "digest", "pbxObj")
-_SHOWN_NAME = 80  # longest client-sent name quoted back in an errorText
 
 
 def _is_utf8(value: str) -> bool:
@@ -45,11 +45,6 @@ def _is_utf8(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def quote(value: str) -> str:
-    """``repr`` of a client-sent name, shortened for error texts."""
-    return repr(value if len(value) <= _SHOWN_NAME else value[:_SHOWN_NAME] + "...")
 
 
 class Handshake:

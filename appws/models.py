@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -17,6 +20,21 @@ app_name_validator = RegexValidator(
 )
 
 ACCESS_CODENAME_PREFIX = "open_"
+
+
+def app_name_list(names: Iterable[str]) -> list[str]:
+    """``names`` as stored in ``App.check_logins``: valid App names, each once, sorted.
+
+    Raises ``ValidationError`` naming the first that is no App name.
+    """
+    found: set[str] = set()
+    for name in names:
+        try:
+            app_name_validator(name)
+        except ValidationError:
+            raise ValidationError(f"{name!r} is not an App name.") from None
+        found.add(name)
+    return sorted(found)
 
 
 class App(models.Model):

@@ -16,7 +16,6 @@ from django.views.decorators.csrf import csrf_protect
 
 from .conf import appws_settings, settings_app
 from .crypto import UndecryptablePassword
-from .handshake import quote
 from .models import App
 from .protocol import (
     CHALLENGE_LENGTH,
@@ -25,6 +24,7 @@ from .protocol import (
     is_issuable_challenge,
     login_digest,
 )
+from .quoting import quote
 
 __all__ = ["APP_PAGE_PREFIX", "MAX_CHALLENGE_LENGTH", "app_page_url", "issue_login", "user_guid"]
 

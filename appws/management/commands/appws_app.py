@@ -20,7 +20,7 @@ from django.db.models import Count, Q
 
 from appws.conf import settings_app
 from appws.crypto import UndecryptablePassword, reencrypt_password
-from appws.models import App, app_name_validator
+from appws.models import App, app_name_list
 
 
 def _password_options(parser: CommandParser) -> None:
@@ -289,15 +289,11 @@ class Command(BaseCommand):
 
     def _check_logins(self, options: dict[str, Any]) -> None:
         app = self._app(options["name"])
-        names: list[str] = []
-        for name in options["apps"]:
-            try:
-                app_name_validator(name)
-            except ValidationError:
-                raise CommandError(f"{name!r} is not an App name.") from None
-            if name not in names:
-                names.append(name)
-        app.check_logins = sorted(names)
+        try:
+            names = app_name_list(options["apps"])
+        except ValidationError as error:
+            raise CommandError(error.messages[0]) from None
+        app.check_logins = names
         app.save()
         self._warn_if_in_settings(app.name)
         if names:
