@@ -17,8 +17,13 @@ class AppwsError(Exception):
 
 
 class LoginFailed(Exception):
-    """The AppLogin was refused; ``text`` becomes the ``errorText`` of the reply."""
+    """The AppLogin was refused; ``text`` becomes the ``errorText`` of the reply.
 
-    def __init__(self, text: str) -> None:
+    ``wrong_digest``: the refusal tested a password and found it wrong, so it counts
+    against the client's address (``LOGIN_FAILURE_LIMIT``); no other refusal does.
+    """
+
+    def __init__(self, text: str, *, wrong_digest: bool = False) -> None:
         super().__init__(text)
         self.text = text
+        self.wrong_digest = wrong_digest

@@ -153,7 +153,8 @@ class Handshake:
                 return
             session = await self._check_login(message, challenge, frame)
         except LoginFailed as failure:
-            await slot.failed()
+            if failure.wrong_digest:  # a guess of the password: the throttle counts those
+                await slot.failed()
             await self._refuse_login(message, failure.text, peer, LOGIN_FAILED_CLOSE_CODE)
             return
         finally:
@@ -230,7 +231,7 @@ class Handshake:
         if account is None:
             raise LoginFailed(f"App {quote(app)} is not configured on this server")
         if not protocol.verify_login(message, challenge, account.password, frame_text=frame):
-            raise LoginFailed("wrong digest: check the App's password")
+            raise LoginFailed("wrong digest: check the App's password", wrong_digest=True)
         if not account.enabled:
             raise LoginFailed(f"App {quote(app)} is disabled")
         session = Session(

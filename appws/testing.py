@@ -57,7 +57,7 @@ class AppwsCommunicator(WebsocketCommunicator):
         if pbx_obj is not None:
             login["pbxObj"] = pbx_obj
         login["digest"] = protocol.login_digest(login, challenge, password)
-        await self.send_json_to(login)
+        await self.send_to(text_data=protocol.encode_login(login))
         result: dict[str, Any] = await self.receive_json_from(timeout)
         self.session_key = protocol.session_key(challenge, password)
         return result

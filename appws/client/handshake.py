@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .. import __version__
-from ..protocol import FrameError, decode_frame, encode_message
+from ..protocol import FrameError, decode_frame, encode_login, encode_message
 from ..protocol import session_key as derive_session_key
 from .errors import AppwsClientError, ConnectFailed, LoginRefused
 from .login import Credentials, LoginCallback, issued_fields, password_login
@@ -162,7 +162,7 @@ class Connector:
                 if not isinstance(challenge, str):
                     raise ConnectFailed(f"{self.url} sent no string challenge")
                 fields, key = await self._login_fields(challenge)
-                await ws.send(encode_message({"mt": "AppLogin", **fields}))
+                await ws.send(encode_login({"mt": "AppLogin", **fields}))
             elif message["mt"] == "AppLoginResult" and challenge is not None:
                 if message.get("ok") is not True:
                     text = message.get("errorText")

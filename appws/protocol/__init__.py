@@ -13,6 +13,7 @@ from .jsjson import js_stringify
 from .login import (
     CHALLENGE_LENGTH,
     LOGIN_FIELDS,
+    encode_login,
     login_digest,
     new_challenge,
     raw_member_text,
@@ -41,6 +42,7 @@ __all__ = [
     "decode_frame",
     "decrypt",
     "encode_frame",
+    "encode_login",
     "encode_message",
     "encrypt",
     "forbidden_in",

@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from json.decoder import scanstring as _untyped_scanstring  # type: ignore[attr-defined]
 from typing import Any
 
+from .envelope import encode_message
 from .jsjson import js_stringify, js_stringify_within
 
 __all__ = [
     "CHALLENGE_LENGTH",
     "LOGIN_FIELDS",
+    "encode_login",
     "login_digest",
     "new_challenge",
     "raw_member_text",
@@ -177,3 +179,16 @@ def verify_login(
     # Compare against every candidate so the time taken does not tell which one matched.
     results = [hmac.compare_digest(given, candidate.encode("ascii")) for candidate in expected]
     return any(results)
+
+
+def encode_login(message: Mapping[str, Any]) -> str:
+    """Encode an ``AppLogin`` frame with ``info`` written as ``JSON.stringify`` writes it.
+
+    The text of ``info`` in the frame is then the text its digest covers, so the server
+    can check the digest over what it received, however long ``info`` is.
+    """
+    info = message.get("info")
+    if info is None:
+        return encode_message(message)
+    rest = encode_message({key: value for key, value in message.items() if key != "info"})
+    return f'{rest[:-1]},"info":{js_stringify(info)}}}'

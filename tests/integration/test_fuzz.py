@@ -485,9 +485,14 @@ async def attempt_login(
             must_succeed = valid_login(fields)
         except (TypeError, ValueError):
             message["digest"] = "0" * 64
-    await comm.send_json_to(message)
+    # A client that signs info as JSON.stringify writes it also sends it so (as the
+    # vendor's clients and appws.client do): protocol.encode_login.
+    frame = protocol.encode_login(message) if must_succeed else json.dumps(message)
+    await comm.send_to(text_data=frame)
     reply = await next_reply(comm)
-    if len(json.dumps(message)) > LOGIN_LIMIT:  # send_json_to writes ASCII: chars are bytes
+    if (
+        len(frame.encode("utf-8", "surrogatepass")) > LOGIN_LIMIT
+    ):  # send_json_to writes ASCII: chars are bytes
         # Refused unread, before any login work: the connection stays, as after any Error.
         assert reply is not None and reply["mt"] == "Error", reply
         assert reply["error"] == "too-large", reply

@@ -163,6 +163,19 @@ async def test_a_success_does_not_count(settings):
         await throttle.reserve("192.0.2.1", timeout=0)
 
 
+async def test_only_wrong_digests_count(connect, settings):
+    # A PBX or a NAT full of users must not lock itself out with refusals that tested
+    # no password: an App not served here, a missing challenge, a refused user.
+    settings.APPWS = {**settings.APPWS, "LOGIN_FAILURE_LIMIT": 2}
+    for _ in range(3):
+        comm = await connect()
+        await comm.request({"mt": "AppChallenge"})
+        reply = await comm.request({"mt": "AppLogin", "app": "calendar", "digest": "0" * 64})
+        assert "not served here" in reply["errorText"]
+    result, _ = await attempt(connect, "notes-secret")
+    assert result["ok"] is True
+
+
 async def test_a_cache_error_while_reserving_leaks_no_slot(settings, monkeypatch):
     settings.APPWS = {**settings.APPWS, "LOGIN_FAILURE_LIMIT": 1}
     increment = throttle._increment

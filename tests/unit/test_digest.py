@@ -381,3 +381,15 @@ def test_a_short_info_that_needs_the_slow_walk_still_gets_its_canonical_check() 
     message, frame = login_frame({"0": 1.50, "cn": "x"}, "")
     message["digest"] = login_digest(message, "c", "p")
     assert verify_login(message, "c", "p", frame_text=frame) is True
+
+
+def test_encode_login_writes_info_as_the_digest_hashes_it() -> None:
+    from appws.protocol import encode_login, raw_member_text
+
+    # Array-index keys, fractions, non-ASCII: Python's json would write them otherwise.
+    info = {"b": 1.0, "1": "é", "0": [2e21, 1e-7]}
+    message = {"mt": "AppLogin", "app": "a", "info": info, "digest": "0" * 64}
+    frame = encode_login(message)
+    assert raw_member_text(frame, "info") == js_stringify(info)
+    assert json.loads(frame) == message
+    assert encode_login({"mt": "AppLogin", "info": None}) == '{"mt":"AppLogin","info":null}'
