@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, OutputWrapper
 
 from appws.layers import default_layer_backend, default_layer_is_in_memory
 
@@ -32,3 +32,20 @@ def require_shared_layer(what: str, instead: str) -> None:
             "channels_redis.core.RedisChannelLayer against the Redis the server processes "
             f"share (see {SCALING_DOC}); with one server process, {instead}."
         )
+
+
+def warn_if_server_not_told(stderr: OutputWrapper, what: str) -> None:
+    """Warn that a change stored by a command cannot reach the running server's sessions.
+
+    The database change itself takes effect, so such a command runs; it only says what
+    the server's live sessions will not learn.
+    """
+    if not default_layer_is_in_memory():
+        return
+    stderr.write(
+        f"{what} is stored, but the running server is not told: the default channel layer "
+        f"is {default_layer_backend()}, which lives inside one process. Its live sessions "
+        "keep the App as it was (a disabled App's sessions stay open) until they log in "
+        "again, and new logins may see the old App for up to APP_CACHE_SECONDS. Make the "
+        f"change in the admin, or configure channels_redis (see {SCALING_DOC})."
+    )

@@ -298,6 +298,16 @@ def test_check_logins_refuses_what_is_no_app_name() -> None:
     assert app.check_logins == ["notes"]
 
 
+def test_a_change_says_when_the_running_server_cannot_hear_of_it(settings: Any) -> None:
+    make_app()
+    _, err = run("appws_app", "disable", "notesapp")
+    assert "the running server is not told" in err and "InMemoryChannelLayer" in err
+    assert not App.objects.get(name="notesapp").enabled  # stored all the same
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
+    _, err = run("appws_app", "enable", "notesapp")
+    assert err == ""
+
+
 def test_grant_unknown_permission_changes_nothing() -> None:
     app = make_app()
     with pytest.raises(CommandError, match=r"no permission 'auth\.fly'"):

@@ -20,6 +20,7 @@ from django.db.models import Count, Q
 
 from appws.conf import settings_app
 from appws.crypto import UndecryptablePassword, reencrypt_password
+from appws.management.channel_layer import warn_if_server_not_told
 from appws.models import App, app_name_list
 
 
@@ -110,6 +111,8 @@ class Command(BaseCommand):
             "rotate": self._rotate,
         }[action]
         handler(options)
+        if action not in ("add", "list", "rotate"):  # these change no App a session holds
+            warn_if_server_not_told(self.stderr, f"The change to App {options.get('name')!r}")
 
     # -- helpers ------------------------------------------------------------
 
