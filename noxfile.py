@@ -55,7 +55,7 @@ def lowest(session: nox.Session) -> None:
     session.log("pins: " + " ".join(pins))
     session.install("-q", "-e", ".[test-tools]", *pins)
     names = [Requirement(pin).name for pin in pins]
-    session.run("python", "-c", SHOW_VERSIONS, *names)
+    session.run("python", "-c", SHOW_VERSIONS, *names, log=False)
     session.run(
         "python",
         "-m",
