@@ -383,7 +383,9 @@ class Client:
                     error = ConnectionLost(f"{link.reason} ({self.url})")
                     break
                 logger.warning("Lost %r: %r; reconnecting", self.url, link.reason)
-                next_link = await self._reconnect(link.ws.close_code == SLOW_READER_CLOSE_CODE)
+                # ws.protocol: websockets before 14.1 lack ws.close_code (see close_text).
+                code = link.ws.protocol.close_code
+                next_link = await self._reconnect(code == SLOW_READER_CLOSE_CODE)
                 if next_link is None:
                     break
                 link = next_link

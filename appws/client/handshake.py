@@ -55,7 +55,9 @@ def tls_context(
 
 def close_text(ws: ClientConnection) -> str:
     """Say how ``ws`` closed, with the close code and reason when there are any."""
-    code, reason = ws.close_code, ws.close_reason
+    # The connection's own close_code and close_reason came in websockets 14.1; its
+    # Sans-I/O protocol object has them on every version pyproject.toml allows.
+    code, reason = ws.protocol.close_code, ws.protocol.close_reason
     if code is None:
         return "connection closed"
     return f"connection closed (code {code}{': ' + reason if reason else ''})"
