@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,3 +155,17 @@ def manage(env: Mapping[str, str], *args: str) -> str:
 def migrate(env: Mapping[str, str]) -> None:
     """Run ``manage.py migrate`` with ``env`` added, as a user would before serving."""
     manage(env, "migrate", "--verbosity", "0")
+
+
+@contextlib.contextmanager
+def provisioned_demo(database: Path) -> Iterator[DaphneProcess]:
+    """The demo site under daphne, migrated and provisioned (``demo_setup``: its users and
+    notes Apps), on the SQLite file ``database``; stopped on the way out."""
+    env = {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "APPWS_DEMO_DB": str(database)}
+    migrate(env)
+    manage(env, "demo_setup")
+    server = DaphneProcess(env=env).start()
+    try:
+        yield server
+    finally:
+        server.stop()

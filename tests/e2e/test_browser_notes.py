@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.e2e.browser import CHROMIUM_FLAGS
-from tests.e2e.daphne import DaphneProcess, manage, migrate
+from tests.e2e.daphne import DaphneProcess, provisioned_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +19,8 @@ WAIT = 10_000  # ms: generous for a loaded CI machine; nothing here measures spe
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
-    env = {
-        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("notes") / "db.sqlite3"),
-    }
-    migrate(env)
-    manage(env, "demo_setup")
-    server = DaphneProcess(env=env).start()
-    yield server
-    server.stop()
+    with provisioned_demo(tmp_path_factory.mktemp("notes") / "db.sqlite3") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

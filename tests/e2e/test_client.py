@@ -25,7 +25,7 @@ from appws.client import (
     connect_sync,
 )
 from tests.e2e.conftest import ECHO_PASSWORD
-from tests.e2e.daphne import DaphneProcess, manage, migrate
+from tests.e2e.daphne import DaphneProcess, migrate, provisioned_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -54,15 +54,8 @@ def own_server(tmp_path) -> Iterator[DaphneProcess]:
 @pytest.fixture
 def notes_site(tmp_path) -> Iterator[DaphneProcess]:
     """The demo with its users and notes Apps provisioned (manage.py demo_setup)."""
-    env = {
-        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
-    }
-    migrate(env)
-    manage(env, "demo_setup")
-    server = DaphneProcess(env=env).start()
-    yield server
-    server.stop()
+    with provisioned_demo(tmp_path / "db.sqlite3") as server:
+        yield server
 
 
 def closed_port() -> int:

@@ -18,7 +18,7 @@ import websockets
 
 from appws.client import LoginRefused, SiteLogin
 from appws.protocol import js_stringify
-from tests.e2e.daphne import DaphneProcess, manage, migrate
+from tests.e2e.daphne import DaphneProcess, provisioned_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -28,15 +28,8 @@ WAIT = 30  # s: a bound for replies crossing processes, not a measurement
 @pytest.fixture(scope="module")
 def notes_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
     """The demo with its users (alice may open notes) and Apps provisioned."""
-    env = {
-        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("forgery") / "db.sqlite3"),
-    }
-    migrate(env)
-    manage(env, "demo_setup")
-    server = DaphneProcess(env=env).start()
-    yield server
-    server.stop()
+    with provisioned_demo(tmp_path_factory.mktemp("forgery") / "db.sqlite3") as server:
+        yield server
 
 
 async def _exchange(socket: Any, message: dict[str, Any]) -> dict[str, Any]:
