@@ -9,7 +9,7 @@ from .handlers import mt
 
 if TYPE_CHECKING:
     from .consumer import AppWebsocketConsumer
-    from .notifications import anotify, notify
+    from .notifications import anotify, notify, notify_on_commit
     from .session import AppAccount, Session
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "anotify",
     "mt",
     "notify",
+    "notify_on_commit",
 ]
 
 # The consumer and notify import Django settings-dependent code; load them on
@@ -31,6 +32,7 @@ _LAZY = {
     "AppWebsocketConsumer": "consumer",
     "anotify": "notifications",
     "notify": "notifications",
+    "notify_on_commit": "notifications",
     "AppAccount": "session",
     "Session": "session",
 }

@@ -28,6 +28,27 @@ def dropped_indications() -> int:
     return _dropped
 
 
+_lost = 0
+
+
+def lost_notifications() -> int:
+    """How many notifications this process could not hand to the channel layer at all."""
+    return _lost
+
+
+def count_lost(topic: str, error: BaseException) -> None:
+    """Count one notification lost to an unreachable channel layer, and say so."""
+    global _lost
+    _lost += 1
+    logger.warning(
+        "indication for topic %r lost: the channel layer is unreachable (%s); %d lost in "
+        "this process so far",
+        topic,
+        type(error).__name__,
+        _lost,
+    )
+
+
 def _count(dropped: int) -> int:
     global _dropped
     _dropped += dropped

@@ -7,10 +7,11 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 
-from .capacity import current_topic
+from .capacity import count_lost, current_topic
 from .conf import appws_settings
-from .outage import retry_once
+from .outage import is_layer_outage, retry_once
 from .topics import group_name
 
 #: The channel-layer message type subscribed consumers receive.
@@ -46,3 +47,27 @@ async def anotify(topic: str, message: Mapping[str, Any], *, layer: str = "defau
 def notify(topic: str, message: Mapping[str, Any], *, layer: str = "default") -> None:
     """Synchronous :func:`anotify`, for views, signals, tasks and commands."""
     async_to_sync(anotify)(topic, message, layer=layer)
+
+
+def notify_on_commit(
+    topic: str, message: Mapping[str, Any], *, layer: str = "default", using: str | None = None
+) -> None:
+    """:func:`notify` once the current transaction commits (at once outside one).
+
+    For handlers that write, then tell others: an unreachable channel layer loses the
+    indication (logged on ``appws.notify``, counted in
+    :func:`appws.capacity.lost_notifications`) and never raises into the handler, so its
+    reply still says the write happened and a client never retries a stored write.
+    Call it from sync code (a sync handler, a view, a task).
+    """
+    _event(topic, message)  # a malformed indication is the caller's mistake: raise now
+
+    def send() -> None:
+        try:
+            notify(topic, message, layer=layer)
+        except Exception as error:
+            if not is_layer_outage(error):
+                raise
+            count_lost(topic, error)
+
+    transaction.on_commit(send, using=using)

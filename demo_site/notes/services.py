@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
-from appws import AppWebsocketConsumer, AppwsError, mt, notify
+from appws import AppWebsocketConsumer, AppwsError, mt, notify_on_commit
 
 from .models import Note
 
@@ -38,7 +36,7 @@ class NotesService(AppWebsocketConsumer):
             raise AppwsError("bad-request", f"a note has at most {MAX_TEXT} characters")
         note = Note.objects.create(text=text.strip(), author=self.session.dn or self.session.sip)
         event = {"mt": "NoteAdded", "note": note.as_message()}
-        transaction.on_commit(lambda: notify(TOPIC, event))
+        notify_on_commit(TOPIC, event)
         return {"note": note.as_message()}
 
     @mt("DeleteNote", permission=DELETE)
@@ -50,7 +48,7 @@ class NotesService(AppWebsocketConsumer):
         deleted, _ = Note.objects.filter(pk=note_id).delete()
         if not deleted:
             raise AppwsError("not-found", f"there is no note {note_id}")
-        transaction.on_commit(lambda: notify(TOPIC, {"mt": "NoteDeleted", "id": note_id}))
+        notify_on_commit(TOPIC, {"mt": "NoteDeleted", "id": note_id})
         return {"id": note_id}
 
     @mt("SubscribeNotes")

@@ -96,3 +96,45 @@ def test_demo_setup_is_repeatable_and_prints_logins(capsys):
     call_command("demo_setup")
     out = capsys.readouterr().out
     assert "alice / alice-demo" in out and "admin / admin-demo" in out
+
+
+async def test_a_note_stored_during_a_layer_outage_is_reported_stored(
+    provisioned, monkeypatch, caplog
+):
+    # Reported "unavailable: try again" before, so the client's retry stored it twice.
+    from channels.layers import get_channel_layer
+
+    from appws import capacity
+    from demo_site.notes.models import Note
+
+    writer = await open_app("notes")
+    layer = get_channel_layer()
+
+    async def unreachable(group, message):
+        raise ConnectionRefusedError("the channel layer's server is down")
+
+    monkeypatch.setattr(layer, "group_send", unreachable)
+    lost = capacity.lost_notifications()
+    reply = await writer.request({"mt": "AddNote", "text": "during the outage", "src": "a"})
+    assert reply["mt"] == "AddNoteResult" and "error" not in reply
+    assert reply["note"]["text"] == "during the outage"
+    assert await Note.objects.filter(text="during the outage").acount() == 1
+    assert capacity.lost_notifications() == lost + 1
+    assert "indication for topic 'notes' lost" in caplog.text
+    await writer.disconnect()
+
+
+def test_notify_on_commit_waits_for_the_commit_and_refuses_bad_indications(monkeypatch):
+    from django.db import transaction
+
+    import appws
+    from appws import notifications
+
+    sent = []
+    monkeypatch.setattr(notifications, "notify", lambda topic, message, layer: sent.append(topic))
+    with transaction.atomic():
+        appws.notify_on_commit("t", {"mt": "Changed"})
+        assert sent == []  # not before the commit
+    assert sent == ["t"]
+    with pytest.raises(TypeError):
+        appws.notify_on_commit("t", {"no": "mt"})
