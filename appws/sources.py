@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 from django.apps import apps as django_apps
 from django.core.cache import cache
 
 from .conf import appws_settings, settings_app
+from .outage import is_layer_outage
 from .session import AppAccount
 
 _CACHE_PREFIX = "appws:app:"
@@ -56,6 +60,19 @@ def _database_row(name: str) -> _Row | None:
     )
 
 
+async def _cached(operation: Awaitable[Any]) -> Any:
+    """A cache operation that fails open: an unreachable cache only costs a database read.
+
+    The cache is a copy of the App table, so doing without it is always right.
+    """
+    try:
+        return await operation
+    except Exception as error:
+        if not is_layer_outage(error):
+            raise
+        return None
+
+
 async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
     """Return App ``name`` from ``APPWS["APPS"]``, else from the App table.
 
@@ -69,13 +86,13 @@ async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
     from .crypto import decrypt_password
 
     key = cache_key(name)
-    row = await cache.aget(key) if use_cache else None
+    row = await _cached(cache.aget(key)) if use_cache else None
     if not (isinstance(row, tuple) and len(row) == _ROW_LENGTH):
         # Missing, or cached by an older version of appws (a shared cache).
         row = await sync_to_async(_database_row)(name)
         if row is None:
             return None
-        await cache.aset(key, row, appws_settings()["APP_CACHE_SECONDS"])
+        await _cached(cache.aset(key, row, appws_settings()["APP_CACHE_SECONDS"]))
     app_name, token, enabled, domain, permissions, check_logins = row
     return AppAccount(
         name=app_name,

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import ipaddress
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 
 from .conf import appws_settings
+from .outage import is_layer_outage
+
+logger = logging.getLogger("appws.login")
 
 _PREFIX = "appws:login:"
 #: Retry delays, in seconds, for noticing slots given back by another process.
@@ -45,6 +49,19 @@ class Throttled(Exception):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
+
+
+class CacheUnavailable(Throttled):
+    """The cache that counts failed logins cannot be reached: no login is checked now.
+
+    Failing closed: without the count, guesses could not be limited.
+    """
+
+
+_UNAVAILABLE = (
+    "logins cannot be checked for a moment (the cache that counts failed logins is "
+    "unreachable): try again"
+)
 
 
 def throttle_key(address: str) -> str:
@@ -196,6 +213,10 @@ class Slot:
         if self._finish():
             try:
                 await _decrement(self._window.held)
+            except Exception as error:
+                # The cache's count ends with its window; this process's is right already.
+                if not is_layer_outage(error):
+                    raise
             finally:
                 self._local.wake()
 
@@ -204,7 +225,13 @@ class Slot:
         if not self._finish():
             return False
         length = appws_settings()["LOGIN_FAILURE_WINDOW"]
-        failures = await _increment(self._window.failed, self._window.seconds_left(length))
+        try:
+            failures = await _increment(self._window.failed, self._window.seconds_left(length))
+        except Exception as error:
+            if not is_layer_outage(error):
+                raise
+            logger.warning("a failed login went uncounted: the cache is unreachable")
+            return False
         blocked: bool = failures >= appws_settings()["LOGIN_FAILURE_LIMIT"]
         if blocked:  # the waiters are refused now rather than at their deadline
             self._local.wake(everyone=True)
@@ -216,8 +243,19 @@ async def reserve(address: str, timeout: float | None = None) -> Slot:
 
     ``timeout`` defaults to ``LOGIN_TIMEOUT`` (the window when that is 0).
     Raises :class:`Throttled` when the window's failures reached the limit, or
-    when no slot came free in time.
+    when no slot came free in time; :class:`CacheUnavailable` when the cache is
+    unreachable.
     """
+    try:
+        return await _reserve(address, timeout)
+    except Exception as error:
+        if isinstance(error, Throttled) or not is_layer_outage(error):
+            raise
+        logger.warning("no login checked: the cache is unreachable (%s)", type(error).__name__)
+        raise CacheUnavailable(_UNAVAILABLE) from error
+
+
+async def _reserve(address: str, timeout: float | None) -> Slot:
     options = appws_settings()
     limit: int = options["LOGIN_FAILURE_LIMIT"]
     length: float = options["LOGIN_FAILURE_WINDOW"]

@@ -59,6 +59,21 @@ async def test_login_with_a_database_app(connect):
     assert (await comm.request({"mt": "ListNotes"}))["notes"] == ["one", "two"]
 
 
+async def test_an_unreachable_cache_costs_only_a_database_read(connect, monkeypatch):
+    # The App cache is a copy of the table: it fails open (the throttle fails closed).
+    from django.core.cache import caches
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionRefusedError("the cache's server is down")
+
+    await sync_to_async(make_app)()
+    backend = type(caches["default"])  # every connection to it, in every thread
+    monkeypatch.setattr(backend, "aget", unreachable)
+    monkeypatch.setattr(backend, "aset", unreachable)
+    _, result = await login(connect)
+    assert result["ok"] is True
+
+
 async def test_wrong_password_and_disabled_app(connect):
     await sync_to_async(make_app)(enabled=False)
     _comm, result = await login(connect, password="nope")

@@ -184,11 +184,36 @@ async def test_a_cache_error_while_reserving_leaks_no_slot(settings, monkeypatch
         raise ConnectionError("the cache is down")
 
     monkeypatch.setattr(throttle, "_increment", unreachable)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(throttle.CacheUnavailable):
         await throttle.reserve("192.0.2.9", timeout=0)
     monkeypatch.setattr(throttle, "_increment", increment)
     # The one slot of this process is free again: the next login gets it at once.
     await (await throttle.reserve("192.0.2.9", timeout=0)).release()
+
+
+async def test_a_login_while_the_cache_is_down_is_refused_with_a_reason(connect, monkeypatch):
+    # It crashed the consumer (no AppLoginResult) with Django's cache on an unreachable Redis.
+    async def unreachable(name, *args):
+        raise ConnectionRefusedError("the cache's server is down")
+
+    monkeypatch.setattr(throttle, "_call", unreachable)
+    result, closed = await attempt(connect, "notes-secret")
+    assert result["ok"] is False
+    assert result["errorText"].startswith("logins cannot be checked for a moment")
+    assert closed == {"type": "websocket.close", "code": THROTTLED_CLOSE_CODE}
+
+
+async def test_counting_a_failure_while_the_cache_is_down_does_not_crash(settings, monkeypatch):
+    slot = await throttle.reserve("192.0.2.6", timeout=0)
+
+    async def unreachable(name, *args):
+        raise ConnectionRefusedError("the cache's server is down")
+
+    monkeypatch.setattr(throttle, "_call", unreachable)
+    assert await slot.failed() is False  # uncounted, and said so in the log
+    other = throttle.Slot(slot._key, slot._window, slot._local)
+    slot._local.held += 1  # as reserve() would have counted it
+    await other.release()  # giving a slot back does not raise either
 
 
 async def test_a_login_cancelled_while_reserving_leaks_no_slot(settings, monkeypatch):
