@@ -163,6 +163,15 @@ class Subscriptions:
         too_large: FrameTooLarge | None = None
         oversized = 0
         copies = list(sources)  # a slow-reader close ends the subscriptions meanwhile
+        if len(copies) > 1:
+            try:
+                # Without a src the copy is smallest: too large so, every copy is; no
+                # need to encode each one to find out.
+                self.check_size(protocol.encode_frame(message)[1])
+            except FrameTooLarge as error:
+                reason = f"{error.size} bytes, over MAX_OUTGOING_BYTES ({error.limit})"
+                count_dropped(topic, len(copies), reason)
+                return
         for index, src in enumerate(copies):
             text, size = protocol.encode_frame(message if src is None else {**message, "src": src})
             try:

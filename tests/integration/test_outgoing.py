@@ -108,6 +108,26 @@ async def test_an_oversized_indication_is_dropped_and_counted(connect, settings)
     assert capacity.dropped_indications() == before + 2
 
 
+async def test_an_oversized_indication_is_encoded_once_not_per_subscription(
+    connect, settings, monkeypatch
+):
+    from appws import protocol
+
+    settings.APPWS = {**settings.APPWS, "MAX_OUTGOING_BYTES": 5000}
+    comm = await connect(login=NOTES)
+    for number in range(20):
+        await subscribe(comm, "big", f"s{number}")
+    encoded: list[int] = []
+    encode = protocol.encode_frame
+    monkeypatch.setattr(protocol, "encode_frame", lambda m: encoded.append(1) or encode(m))
+    before = capacity.dropped_indications()
+    await anotify("big", {"mt": "Big", "pad": "x" * 6000})
+    await anotify("big", {"mt": "Small"})
+    assert len([await comm.receive_json_from() for _ in range(20)]) == 20  # the small ones
+    assert capacity.dropped_indications() == before + 20
+    assert len(encoded) == 1 + 1 + 20  # the big one once; the small one once, then per copy
+
+
 async def test_copies_past_the_bound_close_the_session_and_end_its_subscriptions(connect, settings):
     settings.APPWS = {
         **settings.APPWS,
