@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
@@ -169,3 +171,39 @@ def provisioned_demo(database: Path) -> Iterator[DaphneProcess]:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def services_server(database: Path) -> Iterator[DaphneProcess]:
+    """The test services (``tests.e2e.asgi``, DEBUG off) under daphne, on ``database``."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
+        "APPWS_DEMO_DB": str(database),
+        "DJANGO_DEBUG": "0",
+    }
+    migrate(env)
+    server = DaphneProcess("tests.e2e.asgi:application", env=env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def logged_in(url: str, app: str, sip: str = "", **options: Any) -> Any:
+    """A websockets connection to ``url``, logged in to a test service's ``app``.
+
+    The test services' password of each App is its name. ``options`` go to
+    ``websockets.connect``.
+    """
+    import websockets
+
+    from appws import protocol
+
+    ws = await websockets.connect(url, **options)
+    await ws.send(json.dumps({"mt": "AppChallenge"}))
+    challenge = json.loads(await ws.recv())["challenge"]
+    login = {"mt": "AppLogin", "app": app, "sip": sip}
+    login["digest"] = protocol.login_digest(login, challenge, app)
+    await ws.send(json.dumps(login))
+    assert json.loads(await ws.recv())["ok"] is True
+    return ws

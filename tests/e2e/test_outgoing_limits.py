@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 from websockets.exceptions import ConnectionClosed
 
-from appws import protocol
-from tests.e2e.daphne import DaphneProcess, migrate
+from tests.e2e.daphne import DaphneProcess, logged_in, services_server
 
 pytestmark = pytest.mark.e2e
 
@@ -29,27 +26,12 @@ DAPHNE_LIMIT = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
-    database: Path = tmp_path_factory.mktemp("outgoing") / "db.sqlite3"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(database),
-        "DJANGO_DEBUG": "0",
-    }
-    migrate(env)
-    server = DaphneProcess("tests.e2e.asgi:application", env=env).start()
-    yield server
-    server.stop()
+    with services_server(tmp_path_factory.mktemp("outgoing") / "db.sqlite3") as server:
+        yield server
 
 
 async def login(url: str, app: str, sip: str) -> Any:
-    ws = await websockets.connect(url, max_size=None)
-    await ws.send(json.dumps({"mt": "AppChallenge"}))
-    challenge = json.loads(await ws.recv())["challenge"]
-    message = {"mt": "AppLogin", "app": app, "sip": sip}
-    message["digest"] = protocol.login_digest(message, challenge, app)
-    await ws.send(json.dumps(message))
-    assert json.loads(await ws.recv())["ok"] is True
-    return ws
+    return await logged_in(url, app, sip, max_size=None)
 
 
 async def receive(ws: Any) -> dict[str, Any]:

@@ -10,12 +10,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import websockets
 from websockets.exceptions import ConnectionClosed
 
-from appws import protocol
 from tests.conftest import require_tool
-from tests.e2e.daphne import DaphneProcess, manage, migrate
+from tests.e2e.daphne import DaphneProcess, logged_in, manage, migrate
 from tests.e2e.redis import RedisServer
 
 pytestmark = pytest.mark.e2e
@@ -48,14 +46,7 @@ def cluster(redis_server, tmp_path_factory) -> Iterator[tuple[dict, DaphneProces
 
 
 async def open_session(server: DaphneProcess, sip: str = "", app: str = "topics"):
-    ws = await websockets.connect(f"{server.url}/apps/{app}")
-    await ws.send(json.dumps({"mt": "AppChallenge"}))
-    challenge = json.loads(await ws.recv())["challenge"]
-    login = {"mt": "AppLogin", "app": app, "sip": sip}
-    login["digest"] = protocol.login_digest(login, challenge, app)
-    await ws.send(json.dumps(login))
-    assert json.loads(await ws.recv())["ok"] is True
-    return ws
+    return await logged_in(f"{server.url}/apps/{app}", app, sip)
 
 
 async def call(ws, message: dict) -> dict:

@@ -23,7 +23,7 @@ import pytest
 import websockets
 
 from appws import protocol
-from tests.e2e.daphne import DaphneProcess, migrate
+from tests.e2e.daphne import DaphneProcess, services_server
 
 pytestmark = pytest.mark.e2e
 
@@ -38,15 +38,8 @@ SETTLE_SECONDS = 20  # bound on waiting for the server to finish closing session
 @pytest.fixture
 def soak_server(tmp_path: Path) -> Iterator[tuple[DaphneProcess, Path]]:
     database = tmp_path / "db.sqlite3"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(database),
-        "DJANGO_DEBUG": "0",
-    }
-    migrate(env)
-    server = DaphneProcess("tests.e2e.asgi:application", env=env).start()
-    yield server, database
-    server.stop()
+    with services_server(database) as server:
+        yield server, database
 
 
 async def receive(ws: Any) -> dict[str, Any]:
