@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import AppwsError
-from .handlers import mt
+from appws.exceptions import AppwsError
+from appws.server.handlers import mt
 
 if TYPE_CHECKING:
-    from .consumer import AppWebsocketConsumer
-    from .notifications import anotify, notify, notify_on_commit
-    from .session import AppAccount, Session
+    from appws.layer.notify import anotify, notify, notify_on_commit
+    from appws.server.consumer import AppWebsocketConsumer
+    from appws.server.session import AppAccount, Session
 
 __version__ = "0.1.0"
 
@@ -29,12 +29,12 @@ __all__ = [
 # The consumer and notify import Django settings-dependent code; load them on
 # first use so `import appws` works before settings are configured.
 _LAZY = {
-    "AppWebsocketConsumer": "consumer",
-    "anotify": "notifications",
-    "notify": "notifications",
-    "notify_on_commit": "notifications",
-    "AppAccount": "session",
-    "Session": "session",
+    "AppWebsocketConsumer": "appws.server.consumer",
+    "anotify": "appws.layer.notify",
+    "notify": "appws.layer.notify",
+    "notify_on_commit": "appws.layer.notify",
+    "AppAccount": "appws.server.session",
+    "Session": "appws.server.session",
 }
 
 
@@ -42,5 +42,5 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         from importlib import import_module
 
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'appws' has no attribute {name!r}")

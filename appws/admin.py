@@ -13,8 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 
-from .conf import settings_app
-from .models import App, LiveSession, ServerProcess, app_name_list
+from appws.conf import settings_app
+from appws.models import App, LiveSession, ServerProcess, app_name_list
 
 if TYPE_CHECKING:
     AppForm = forms.ModelForm[App]
@@ -28,7 +28,7 @@ else:  # Django's classes are not subscriptable at run time
 
 def _live_sessions_count() -> Count:
     """Count the App's sessions on processes that are still alive."""
-    from .live import stale_cutoff
+    from appws.live_sessions import stale_cutoff
 
     return Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
 
@@ -231,7 +231,7 @@ class AppAdmin(AppModelAdmin):
 
     def services_view(self, request: HttpRequest) -> HttpResponse:
         """Show the App Services the site routes, with their Apps and handlers."""
-        from .catalogue import services
+        from appws.catalogue import services
 
         error = ""
         try:
@@ -279,7 +279,7 @@ class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
     actions = ["disconnect"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LiveSession]:
-        from .live import stale_cutoff
+        from appws.live_sessions import stale_cutoff
 
         stale = ExpressionWrapper(
             Q(server__last_seen__lt=stale_cutoff()), output_field=BooleanField()
@@ -312,7 +312,7 @@ class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
 
     @admin.action(description="Disconnect selected sessions", permissions=["disconnect"])
     def disconnect(self, request: HttpRequest, queryset: QuerySet[LiveSession]) -> None:
-        from .live import disconnect_sessions
+        from appws.live_sessions import disconnect_sessions
 
         count = disconnect_sessions(queryset)
         self.message_user(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from . import pages
+from appws.http import pages
 
 urlpatterns = [
     re_path(r"^(?P<build>[0-9a-fA-F]+)/(?P<name>[^?#]+)$", pages.app_file, name="appws-file"),

@@ -8,9 +8,10 @@ class AppwsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import capacity, signals
-        from .checks import register_checks
-        from .models import App
+        from appws import signals
+        from appws.checks import register_checks
+        from appws.layer import capacity
+        from appws.models import App
 
         capacity.install()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .conf import appws_settings
+from appws.conf import appws_settings
 
 #: The browser client, served beside every App's files.
 CLIENT_SCRIPT = Path(__file__).resolve().parent / "static" / "appws" / "appws.js"

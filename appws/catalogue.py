@@ -5,7 +5,7 @@ connection would be routed: protocol routers (only their ``"websocket"``
 branch), middleware wrappers (``inner``, or ``application`` for
 ``OriginValidator``), ``URLRouter`` routes (nested routers add their pattern
 as a prefix), down to ``as_asgi()`` apps whose ``consumer_class`` is an
-:class:`~appws.consumer.AppWebsocketConsumer`.
+:class:`~appws.server.consumer.AppWebsocketConsumer`.
 
 When ``ASGI_APPLICATION`` is unset or cannot be imported, :func:`services`
 raises ``ImproperlyConfigured`` with a sentence saying what to fix; the
@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .consumer import AppWebsocketConsumer
+from appws.server.consumer import AppWebsocketConsumer
 
 #: Attributes through which ASGI middleware reaches the application it wraps.
 _WRAPPED = ("inner", "application")

@@ -40,8 +40,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS
-from .layers import IN_MEMORY_LAYER, default_layer_backend, default_layer_is_in_memory
+from appws.conf import DEFAULTS
+from appws.layer.memory import IN_MEMORY_LAYER, default_layer_backend, default_layer_is_in_memory
 
 DEPLOY_DOC = "docs/deploy.md"
 TAG = "appws"
@@ -438,7 +438,7 @@ def check_appws_setting(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
                 id="appws.E002",
             )
         ]
-    from .conf import appws_settings
+    from appws.conf import appws_settings
 
     try:
         options = appws_settings()
@@ -502,7 +502,7 @@ def guarded_services(application: object) -> list[type]:
     whether a strict ``OriginValidator`` (what ``AllowedHostsOriginValidator``
     returns) was passed on the way to each ``AppWebsocketConsumer``.
     """
-    from .consumer import AppWebsocketConsumer
+    from appws.server.consumer import AppWebsocketConsumer
 
     found: list[type] = []
     seen: set[tuple[int, bool]] = set()
@@ -540,7 +540,7 @@ def check_origin_validator(app_configs: Sequence[AppConfig] | None, **kwargs: An
     """Warn when App Services sit behind a validator that refuses a PBX."""
     if not getattr(settings, "ASGI_APPLICATION", None):
         return []
-    from .catalogue import load_asgi_application
+    from appws.catalogue import load_asgi_application
 
     try:
         application = load_asgi_application()

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
-from .client import (
+from appws import __version__
+from appws.client import (
     AppwsClientError,
     Client,
     ConnectionLost,

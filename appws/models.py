@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from .crypto import decrypt_password, encrypt_password
-from .protocol import LoginKind
+from appws.crypto import decrypt_password, encrypt_password
+from appws.protocol import LoginKind
 
 app_name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 
-from .models import App
+from appws.models import App
 
 
 def sync_access_permission(app: App) -> Permission:

@@ -6,16 +6,16 @@ from typing import Any
 
 from django.db import transaction
 
-from .models import App
-from .permissions import app_deleted, app_saved
-from .sources import forget_app
+from appws.accounts import forget_app
+from appws.models import App
+from appws.permissions import app_deleted, app_saved
 
 
 def _changed(name: str) -> None:
     forget_app(name)
 
     def tell_sessions() -> None:
-        from .live import notify_app_changed
+        from appws.live_sessions import notify_app_changed
 
         notify_app_changed(name)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from appws.http import issuer as views
 
 app_name = "appws"
 

@@ -15,7 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from appws.routing import service_urls  # noqa: E402
+from appws.server.routing import service_urls  # noqa: E402
 from bench.services import BareEcho, BareEchoNoCleanup, BenchService  # noqa: E402
 
 application = ProtocolTypeRouter(

@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from appws.routing import service_urls  # noqa: E402
+from appws.server.routing import service_urls  # noqa: E402
 from demo_site.notes.services import NotesService  # noqa: E402
 from demo_site.services import EchoService  # noqa: E402
 

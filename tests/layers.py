@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appws.layers import InMemoryChannelLayer
+from appws.layer.memory import InMemoryChannelLayer
 
 SAME_PROCESS_LAYER = "tests.layers.SameProcessLayer"
 

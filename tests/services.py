@@ -8,7 +8,7 @@ from typing import Any
 from channels.routing import URLRouter
 
 from appws import AppWebsocketConsumer, AppwsError, mt
-from appws.routing import service_urls
+from appws.server.routing import service_urls
 from demo_site.services import EchoService
 
 

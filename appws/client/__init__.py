@@ -8,8 +8,8 @@ No Django needed: this package uses ``websockets`` and ``appws.protocol`` only.
 
 from __future__ import annotations
 
-from .connection import Client
-from .errors import (
+from appws.client.connection import Client
+from appws.client.errors import (
     AppwsClientError,
     ConnectFailed,
     ConnectionLost,
@@ -18,9 +18,9 @@ from .errors import (
     RemoteError,
     RequestTimeout,
 )
-from .login import Credentials, LoginCallback, SiteLogin, password_login
-from .subscription import Resubscribed, Subscription
-from .sync import SyncClient, SyncSubscription, connect_sync
+from appws.client.login import Credentials, LoginCallback, SiteLogin, password_login
+from appws.client.subscription import Resubscribed, Subscription
+from appws.client.sync import SyncClient, SyncSubscription, connect_sync
 
 __all__ = [
     "AppwsClientError",

@@ -17,17 +17,17 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from ..protocol import FrameError, decode_frame, decrypt, encode_message, encrypt, keyed_hash
-from .errors import (
+from appws.client.errors import (
     AppwsClientError,
     ConnectionLost,
     NoSessionKey,
     RemoteError,
     RequestTimeout,
 )
-from .handshake import Connector, close_text, tls_context, websocket_url
-from .login import Credentials, LoginCallback, checked_message
-from .subscription import Subscription
+from appws.client.handshake import Connector, close_text, tls_context, websocket_url
+from appws.client.login import Credentials, LoginCallback, checked_message
+from appws.client.subscription import Subscription
+from appws.protocol import FrameError, decode_frame, decrypt, encode_message, encrypt, keyed_hash
 
 __all__ = ["Client"]
 

@@ -14,11 +14,11 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from .. import __version__
-from ..protocol import FrameError, decode_frame, encode_login, encode_message
-from ..protocol import session_key as derive_session_key
-from .errors import AppwsClientError, ConnectFailed, LoginRefused
-from .login import Credentials, LoginCallback, issued_fields, password_login
+from appws import __version__
+from appws.client.errors import AppwsClientError, ConnectFailed, LoginRefused
+from appws.client.login import Credentials, LoginCallback, issued_fields, password_login
+from appws.protocol import FrameError, decode_frame, encode_login, encode_message
+from appws.protocol import session_key as derive_session_key
 
 __all__ = ["Connector", "LoggedIn", "close_text", "tls_context", "websocket_url"]
 

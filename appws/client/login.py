@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 
-from ..protocol import login_digest
-from .errors import ConnectFailed, LoginRefused
+from appws.client.errors import ConnectFailed, LoginRefused
+from appws.protocol import login_digest
 
 __all__ = [
     "APPLOGIN_FIELDS",

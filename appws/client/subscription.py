@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .errors import AppwsClientError, ConnectionLost, RemoteError
-from .login import checked_message
+from appws.client.errors import AppwsClientError, ConnectionLost, RemoteError
+from appws.client.login import checked_message
 
 if TYPE_CHECKING:
-    from .connection import Client, _Link
+    from appws.client.connection import Client, _Link
 
 __all__ = ["Resubscribed", "Subscription"]
 

@@ -8,8 +8,8 @@ from collections.abc import Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .connection import Client
-from .subscription import Item, Subscription
+from appws.client.connection import Client
+from appws.client.subscription import Item, Subscription
 
 __all__ = ["SyncClient", "SyncSubscription", "connect_sync"]
 

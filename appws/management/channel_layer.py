@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError, OutputWrapper
 
-from appws.layers import default_layer_backend, default_layer_is_in_memory
+from appws.layer.memory import default_layer_backend, default_layer_is_in_memory
 
 SCALING_DOC = "docs/scaling.md"
 

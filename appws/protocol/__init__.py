@@ -1,7 +1,7 @@
 """The AppWebsocket protocol rules, free of Django and of any I/O."""
 
-from .build import check_build_url, is_build_number
-from .envelope import (
+from appws.protocol.build import check_build_url, is_build_number
+from appws.protocol.envelope import (
     DEFAULT_MAX_MESSAGE_BYTES,
     FrameError,
     binary_frame_error,
@@ -9,8 +9,8 @@ from .envelope import (
     encode_frame,
     encode_message,
 )
-from .jsjson import js_stringify
-from .login import (
+from appws.protocol.jsjson import js_stringify
+from appws.protocol.login import (
     CHALLENGE_LENGTH,
     LOGIN_FIELDS,
     encode_login,
@@ -19,7 +19,7 @@ from .login import (
     raw_member_text,
     verify_login,
 )
-from .loginfields import (
+from appws.protocol.loginfields import (
     ISSUABLE_CHALLENGE,
     LoginKind,
     ambiguous_field,
@@ -27,7 +27,7 @@ from .loginfields import (
     is_issuable_challenge,
     login_kind,
 )
-from .sessionkey import decrypt, encrypt, keyed_hash, rc4, session_key
+from appws.protocol.sessionkey import decrypt, encrypt, keyed_hash, rc4, session_key
 
 __all__ = [
     "CHALLENGE_LENGTH",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from itertools import accumulate
 
-from .jsjson import JSON_STRING
+from appws.protocol.jsjson import JSON_STRING
 
 __all__ = ["Brackets"]
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .brackets import Brackets
+from appws.protocol.brackets import Brackets
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from json.decoder import scanstring as _untyped_scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-from .envelope import encode_message
-from .jsjson import js_stringify, js_stringify_within
+from appws.protocol.envelope import encode_message
+from appws.protocol.jsjson import js_stringify, js_stringify_within
 
 __all__ = [
     "CHALLENGE_LENGTH",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .login import CHALLENGE_LENGTH
+from appws.protocol.login import CHALLENGE_LENGTH
 
 __all__ = [
     "ISSUABLE_CHALLENGE",

@@ -9,7 +9,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from appws import mt  # noqa: E402
-from appws.routing import service_urls  # noqa: E402
+from appws.server.routing import service_urls  # noqa: E402
 from demo_site.notes.services import NotesService  # noqa: E402
 from demo_site.services import EchoService  # noqa: E402
 from tests.e2e import digests  # noqa: E402

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from appws import live
+from appws import live_sessions
 from appws.models import App, LiveSession, ServerProcess
 
 pytestmark = pytest.mark.django_db
@@ -362,7 +362,7 @@ def test_disconnect_action_calls_disconnect_sessions(admin: Client, monkeypatch:
         calls.append(sorted(queryset.values_list("pk", flat=True)))
         return len(calls[-1])
 
-    monkeypatch.setattr(live, "disconnect_sessions", fake)
+    monkeypatch.setattr(live_sessions, "disconnect_sessions", fake)
     response = admin.post(
         SESSIONS,
         {"action": "disconnect", "_selected_action": [row.pk for row in chosen]},
@@ -384,7 +384,7 @@ def test_disconnect_action_reaches_the_consumer(admin: Client) -> None:
         follow=True,
     )
     assert "Disconnected 2 sessions." in response.content.decode()
-    assert async_to_sync(layer.receive)(channel) == {"type": live.DISCONNECT_TYPE}
+    assert async_to_sync(layer.receive)(channel) == {"type": live_sessions.DISCONNECT_TYPE}
     assert not LiveSession.objects.filter(pk=stale.pk).exists()  # no connection left
 
 
@@ -398,7 +398,9 @@ def test_disconnect_needs_the_delete_permission(monkeypatch: Any) -> None:
     assert response.status_code == 200
     assert "Disconnect selected sessions" not in response.content.decode()
 
-    monkeypatch.setattr(live, "disconnect_sessions", lambda queryset: pytest.fail("called"))
+    monkeypatch.setattr(
+        live_sessions, "disconnect_sessions", lambda queryset: pytest.fail("called")
+    )
     client.post(SESSIONS, {"action": "disconnect", "_selected_action": [session.pk]})
 
     user.user_permissions.add(Permission.objects.get(codename="delete_livesession"))

@@ -15,7 +15,7 @@ from django.core.checks import run_checks
 from django.urls import path
 
 from appws import checks
-from appws.routing import service_urls
+from appws.server.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from appws.crypto import UndecryptablePassword
 from appws.models import App, LiveSession, ServerProcess
-from appws.routing import service_urls
+from appws.server.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 

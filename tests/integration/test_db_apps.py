@@ -6,12 +6,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission, User
 
-from appws.handshake import (
+from appws.models import App, LiveSession
+from appws.server.reserved import (
     ADMIN_DISCONNECT_CLOSE_CODE,
     APP_WITHDRAWN_CLOSE_CODE,
     LOGIN_FAILED_CLOSE_CODE,
 )
-from appws.models import App, LiveSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -229,7 +229,7 @@ async def test_live_session_rows(connect, settings):
 
 
 async def test_admin_disconnect_closes_the_session(connect, settings):
-    from appws.live import disconnect_sessions
+    from appws.live_sessions import disconnect_sessions
 
     settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
     await sync_to_async(make_app)()

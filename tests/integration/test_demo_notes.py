@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from django.core.management import call_command
 
-from appws.routing import service_urls
+from appws.server.routing import service_urls
 from appws.testing import AppwsCommunicator
 from demo_site.notes.services import NotesService
 
@@ -104,7 +104,7 @@ async def test_a_note_stored_during_a_layer_outage_is_reported_stored(
     # Reported "unavailable: try again" before, so the client's retry stored it twice.
     from channels.layers import get_channel_layer
 
-    from appws import capacity
+    from appws.layer import capacity
     from demo_site.notes.models import Note
 
     writer = await open_app("notes")
@@ -128,7 +128,7 @@ def test_notify_on_commit_waits_for_the_commit_and_refuses_bad_indications(monke
     from django.db import transaction
 
     import appws
-    from appws import notifications
+    from appws.layer import notify as notifications
 
     sent = []
     monkeypatch.setattr(notifications, "notify", lambda topic, message, layer: sent.append(topic))

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from appws import protocol
-from appws.consumer import LOGIN_FAILED_CLOSE_CODE
+from appws.server.consumer import LOGIN_FAILED_CLOSE_CODE
 
 
 async def challenge_of(comm, **extra):

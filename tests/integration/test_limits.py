@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from appws.limits import RateLimiter, origin_allowed
+from appws.server.limits import RateLimiter, origin_allowed
 from appws.testing import AppwsCommunicator
 
 NOTES = ("notes", "notes-secret")

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from appws import live
+from appws import live_sessions
 from appws.models import App, LiveSession, ServerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +34,7 @@ async def test_beat_sweeps_stale_processes_and_keeps_live_ones(connect, settings
     await sync_to_async(crashed_process_with_a_session)()
     comm = await connect(login=("notes", "notes-secret"), sip="alive")
     assert await LiveSession.objects.acount() == 2
-    await live.beat()
+    await live_sessions.beat()
     assert [row.sip async for row in LiveSession.objects.all()] == ["alive"]
     assert not await ServerProcess.objects.filter(hostname="deadhost").aexists()
     await comm.disconnect()
@@ -45,7 +45,7 @@ async def test_beat_records_activity(connect, settings):
     comm = await connect(login=("notes", "notes-secret"), sip="busy")
     before = (await LiveSession.objects.aget()).last_activity
     await comm.request({"mt": "ListNotes"})
-    await live.beat()
+    await live_sessions.beat()
     assert (await LiveSession.objects.aget()).last_activity >= before
     await comm.disconnect()
 
@@ -55,7 +55,7 @@ async def test_a_process_judged_stale_comes_back_with_its_sessions(connect, sett
     comm = await connect(login=("notes", "notes-secret"), sip="paused")
     await ServerProcess.objects.all().adelete()  # another process swept us after a long pause
     assert not await LiveSession.objects.aexists()
-    await live.beat()
+    await live_sessions.beat()
     assert [row.sip async for row in LiveSession.objects.all()] == ["paused"]
     await comm.disconnect()
     assert not await LiveSession.objects.aexists()
@@ -63,14 +63,16 @@ async def test_a_process_judged_stale_comes_back_with_its_sessions(connect, sett
 
 async def test_disconnecting_a_stale_row_deletes_it():
     row = await sync_to_async(crashed_process_with_a_session)()
-    count = await sync_to_async(live.disconnect_sessions)(LiveSession.objects.filter(pk=row.pk))
+    count = await sync_to_async(live_sessions.disconnect_sessions)(
+        LiveSession.objects.filter(pk=row.pk)
+    )
     assert count == 1
     assert not await LiveSession.objects.aexists()
 
 
 def test_stale_cutoff_is_three_heartbeats(settings):
     settings.APPWS = {**settings.APPWS, "HEARTBEAT_SECONDS": 10}
-    age = timezone.now() - live.stale_cutoff()
+    age = timezone.now() - live_sessions.stale_cutoff()
     assert timedelta(seconds=29) < age <= timedelta(seconds=31)
 
 
@@ -102,7 +104,7 @@ async def test_a_failure_to_record_the_session_does_not_cost_the_login(
     async def broken(consumer, fields):
         raise RuntimeError("no such table: appws_livesession")
 
-    monkeypatch.setattr(live, "register", broken)
+    monkeypatch.setattr(live_sessions, "register", broken)
     comm = await connect(login=("notes", "notes-secret"), sip="untracked")
     assert (await comm.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
     assert "could not record the live session" in caplog.text
@@ -111,8 +113,8 @@ async def test_a_failure_to_record_the_session_does_not_cost_the_login(
 async def test_a_consumer_ended_by_an_exception_releases_its_row_and_groups(settings):
     from channels.layers import get_channel_layer
 
+    from appws.layer.topics import group_name
     from appws.testing import AppwsCommunicator
-    from appws.topics import group_name
     from tests.services import NotesService
 
     class Exploding(NotesService):

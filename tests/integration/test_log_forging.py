@@ -7,7 +7,7 @@ import logging
 import pytest
 from asgiref.sync import sync_to_async
 
-from appws import live
+from appws import live_sessions
 from appws.models import LiveSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +32,9 @@ async def test_admin_disconnect_logs_one_line_with_the_sip_escaped(connect, sett
     caplog.set_level(logging.INFO, logger="appws.login")
     comm = await connect(login=("notes", "notes-secret"), sip=FORGED)
     assert_quoted(only_record(caplog, "AppLogin ok"))
-    told = await sync_to_async(live.disconnect_sessions)(LiveSession.objects.filter(sip=FORGED))
+    told = await sync_to_async(live_sessions.disconnect_sessions)(
+        LiveSession.objects.filter(sip=FORGED)
+    )
     assert told == 1
     assert (await comm.receive_output(1))["code"] == 4000
     assert_quoted(only_record(caplog, "disconnected by an administrator"))
@@ -46,7 +48,7 @@ async def test_a_failed_live_registration_logs_the_sip_escaped(
     async def broken(consumer, fields):
         raise RuntimeError("no such table: appws_livesession")
 
-    monkeypatch.setattr(live, "register", broken)
+    monkeypatch.setattr(live_sessions, "register", broken)
     await connect(login=("notes", "notes-secret"), sip=FORGED)
     assert_quoted(only_record(caplog, "could not record the live session"))
 

@@ -18,12 +18,12 @@ from django.test import Client
 from django.urls import reverse
 
 from appws import AppWebsocketConsumer, mt
+from appws.accounts import load_app
+from appws.http.issuer import APP_PAGE_PREFIX
 from appws.models import App
 from appws.protocol import js_stringify, login_digest, verify_login
-from appws.session import AppAccount
-from appws.sources import load_app
+from appws.server.session import AppAccount
 from appws.testing import AppwsCommunicator
-from appws.views import APP_PAGE_PREFIX
 
 URL = "/appws/login"
 CHALLENGE = "0123456789abcdef"

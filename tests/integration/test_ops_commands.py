@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from appws import capacity
+from appws.layer import capacity
 from appws.models import LiveSession, ServerProcess
 from tests.layers import SAME_PROCESS_LAYER
 

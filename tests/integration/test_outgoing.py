@@ -9,14 +9,15 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 
-from appws import AppWebsocketConsumer, anotify, capacity, mt
+from appws import AppWebsocketConsumer, anotify, mt
 from appws.conf import DEFAULTS
-from appws.outgoing import SendWindow, send_window_bytes
+from appws.layer import capacity
+from appws.layer.topics import group_name
 from appws.protocol import LoginKind
-from appws.routing import service_urls
-from appws.session import Session
+from appws.server.outgoing import SendWindow, send_window_bytes
+from appws.server.routing import service_urls
+from appws.server.session import Session
 from appws.testing import AppwsCommunicator
-from appws.topics import group_name
 
 NOTES = ("notes", "notes-secret")
 SLOW_READER = 4013
@@ -178,7 +179,7 @@ def test_a_pbx_connection_has_its_own_window() -> None:
 
 def test_the_send_window_starts_again_after_its_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr("appws.outgoing.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("appws.server.outgoing.time.monotonic", lambda: now[0])
     window = SendWindow(10)
     assert window.take(600, 1000)
     assert not window.take(500, 1000)  # nothing counted for a refusal

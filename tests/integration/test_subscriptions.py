@@ -8,7 +8,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from appws import anotify, notify
-from appws.topics import group_name
+from appws.layer.topics import group_name
 
 NOTES = ("notes", "notes-secret")
 
@@ -127,7 +127,7 @@ async def test_group_membership_is_renewed_before_the_layer_expires_it(connect, 
 
 
 async def test_the_faster_in_memory_layer_sweeps_at_most_once_a_second():
-    from appws.layers import InMemoryChannelLayer
+    from appws.layer.memory import InMemoryChannelLayer
 
     layer = InMemoryChannelLayer(expiry=60)
     sweeps = []

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from appws import protocol, throttle
-from appws.handshake import THROTTLED_CLOSE_CODE
+from appws import protocol
+from appws.server import throttle
+from appws.server.reserved import THROTTLED_CLOSE_CODE
 
 
 async def attempt(connect, password):

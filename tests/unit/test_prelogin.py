@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from appws import prelogin
+from appws.server import prelogin
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appws.topics import group_name
+from appws.layer.topics import group_name
 
 VALID = re.compile(r"^[A-Za-z0-9_.-]{1,99}$")
 

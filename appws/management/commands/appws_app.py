@@ -206,7 +206,7 @@ class Command(BaseCommand):
         )
 
     def _list(self, options: dict[str, Any]) -> None:
-        from appws.live import stale_cutoff
+        from appws.live_sessions import stale_cutoff
 
         live = Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
         apps = App.objects.annotate(live_sessions=live).prefetch_related(

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from appws.layer.notify import notify
 from appws.management.channel_layer import require_shared_layer
-from appws.notifications import notify
 
 
 class Command(BaseCommand):

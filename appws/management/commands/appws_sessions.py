@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import QuerySet
 
-from appws import live
+from appws import live_sessions
 from appws.management.channel_layer import require_shared_layer
 from appws.models import LiveSession, ServerProcess
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         if options["sip"]:
             sessions = sessions.filter(sip=options["sip"])
         if options["sweep"]:
-            stale = ServerProcess.objects.filter(last_seen__lt=live.stale_cutoff())
+            stale = ServerProcess.objects.filter(last_seen__lt=live_sessions.stale_cutoff())
             _total, counts = stale.delete()
             self.stdout.write(
                 f"Removed {counts.get('appws.ServerProcess', 0)} stopped server process(es) "
@@ -49,13 +49,13 @@ class Command(BaseCommand):
             if not (options["app"] or options["sip"] or options["all"]):
                 raise CommandError("Say which sessions: --app, --sip, or --all.")
             require_shared_layer("appws_sessions --disconnect", "use the admin's Disconnect action")
-            count = live.disconnect_sessions(sessions)
+            count = live_sessions.disconnect_sessions(sessions)
             self.stdout.write(f"Disconnected {count} session(s).")
         else:
             self._list(sessions, as_json=options["json"])
 
     def _list(self, sessions: QuerySet[LiveSession], *, as_json: bool) -> None:
-        cutoff = live.stale_cutoff()
+        cutoff = live_sessions.stale_cutoff()
         rows = [
             {
                 "app": row.app_name,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import protocol
+from appws import protocol
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 
-from .conf import appws_settings
-from .outage import is_layer_outage
+from appws.conf import appws_settings
+from appws.layer.outage import is_layer_outage
 
 logger = logging.getLogger("appws.login")
 

@@ -15,18 +15,19 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from . import live, prelogin, protocol, throttle
-from .conf import appws_settings
-from .exceptions import AppwsError
-from .handlers import Handler, collect_handlers
-from .handshake import LOGIN_FAILED_CLOSE_CODE, Handshake
-from .limits import RateLimiter, origin_allowed
-from .notifications import INDICATION_TYPE
-from .outage import is_layer_outage
-from .outgoing import FrameTooLarge, SendWindow, send_window_bytes
-from .quoting import quote
-from .session import Session
-from .subscriptions import Subscriptions
+from appws import live_sessions, protocol
+from appws.conf import appws_settings
+from appws.exceptions import AppwsError
+from appws.layer.notify import INDICATION_TYPE
+from appws.layer.outage import is_layer_outage
+from appws.protocol.quoting import quote
+from appws.server import prelogin, throttle
+from appws.server.handlers import Handler, collect_handlers
+from appws.server.limits import RateLimiter, origin_allowed
+from appws.server.outgoing import FrameTooLarge, SendWindow, send_window_bytes
+from appws.server.reserved import LOGIN_FAILED_CLOSE_CODE, Handshake
+from appws.server.session import Session
+from appws.server.subscriptions import Subscriptions
 
 __all__ = ["LOGIN_FAILED_CLOSE_CODE", "AppWebsocketConsumer"]
 
@@ -457,7 +458,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         if self.channel_layer is not None and self._subscriptions:
             await self.unsubscribe_all()
         if self.live_session_pk is not None:
-            await live.unregister(self)
+            await live_sessions.unregister(self)
 
 
 class _ReaderFailed:

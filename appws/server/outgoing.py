@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .exceptions import AppwsError
-from .protocol import LoginKind
-from .session import Session
+from appws.exceptions import AppwsError
+from appws.protocol import LoginKind
+from appws.server.session import Session
 
 
 class FrameTooLarge(AppwsError):

@@ -7,7 +7,7 @@ from typing import Any
 
 from channels.testing import WebsocketCommunicator
 
-from . import protocol
+from appws import protocol
 
 
 class AppwsCommunicator(WebsocketCommunicator):

@@ -26,10 +26,10 @@ from channels.layers import get_channel_layer
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .conf import appws_settings
+from appws.conf import appws_settings
 
 if TYPE_CHECKING:
-    from .consumer import AppWebsocketConsumer
+    from appws.server.consumer import AppWebsocketConsumer
 
 logger = logging.getLogger("appws.live")
 
@@ -136,7 +136,7 @@ async def beat() -> None:
 
 
 def _touch_server() -> int:
-    from .models import ServerProcess
+    from appws.models import ServerProcess
 
     now = timezone.now()
     host, pid, _tag = PROCESS_IDENT.rsplit(":", 2)
@@ -150,7 +150,7 @@ def _touch_server() -> int:
 
 
 def _create_row(fields: dict[str, Any]) -> int:
-    from .models import App, LiveSession
+    from appws.models import App, LiveSession
 
     now = timezone.now()
     app = App.objects.filter(name=fields["app_name"]).first()
@@ -159,13 +159,13 @@ def _create_row(fields: dict[str, Any]) -> int:
 
 
 def _delete_row(pk: int) -> None:
-    from .models import LiveSession
+    from appws.models import LiveSession
 
     LiveSession.objects.filter(pk=pk).delete()
 
 
 def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:
-    from .models import LiveSession, ServerProcess
+    from appws.models import LiveSession, ServerProcess
 
     now = timezone.now()
     came_back = False
@@ -216,7 +216,7 @@ def notify_app_changed(name: str) -> None:
 
     if not django_apps.is_installed("appws"):
         return
-    from .models import LiveSession
+    from appws.models import LiveSession
 
     names = list(LiveSession.objects.filter(app_name=name).values_list("channel_name", flat=True))
     _send(names, {"type": APP_CHANGED_TYPE, "app": name})

@@ -9,10 +9,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .capacity import count_lost, current_topic
-from .conf import appws_settings
-from .outage import is_layer_outage, retry_once
-from .topics import group_name
+from appws.conf import appws_settings
+from appws.layer.capacity import count_lost, current_topic
+from appws.layer.outage import is_layer_outage, retry_once
+from appws.layer.topics import group_name
 
 #: The channel-layer message type subscribed consumers receive.
 INDICATION_TYPE = "appws.indication"

@@ -16,16 +16,17 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.http.request import split_domain_port
 
-from . import live, protocol, throttle
-from .builds import current_build
-from .conf import appws_settings, settings_app
-from .exceptions import LoginFailed
-from .quoting import quote
-from .session import AppAccount, Session
-from .sources import cache_key, load_app
+from appws import live_sessions, protocol
+from appws.accounts import cache_key, load_app
+from appws.builds import current_build
+from appws.conf import appws_settings, settings_app
+from appws.exceptions import LoginFailed
+from appws.protocol.quoting import quote
+from appws.server import throttle
+from appws.server.session import AppAccount, Session
 
 if TYPE_CHECKING:
-    from .consumer import AppWebsocketConsumer
+    from appws.server.consumer import AppWebsocketConsumer
 
 login_logger = logging.getLogger("appws.login")
 
@@ -105,7 +106,7 @@ class Handshake:
         from the database, else the class attribute ``app_info``.
         """
         if settings_app(app) is None and django_apps.is_installed("appws"):
-            from .models import App
+            from appws.models import App
 
             row = await App.objects.filter(name=app).afirst()
             if row is not None:
@@ -172,7 +173,9 @@ class Handshake:
             # Before the reply: once a client is logged in, admins and App
             # changes must already find its row.
             try:
-                await live.register(cast("AppWebsocketConsumer", self), self._live_fields(session))
+                await live_sessions.register(
+                    cast("AppWebsocketConsumer", self), self._live_fields(session)
+                )
             except Exception:
                 # Tracking must not cost the login: the session works, unlisted.
                 login_logger.exception(

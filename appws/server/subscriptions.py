@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from . import protocol
-from .capacity import count_dropped
-from .exceptions import AppwsError
-from .outage import is_layer_outage, retry_once
-from .outgoing import FrameTooLarge
-from .topics import group_name
+from appws import protocol
+from appws.exceptions import AppwsError
+from appws.layer.capacity import count_dropped
+from appws.layer.outage import is_layer_outage, retry_once
+from appws.layer.topics import group_name
+from appws.server.outgoing import FrameTooLarge
 
 logger = logging.getLogger("appws")
 

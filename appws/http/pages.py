@@ -14,8 +14,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase
 from django.middleware.csrf import get_token
 from django.views.decorators.http import require_safe
 
-from .builds import current_build, find_file
-from .conf import appws_settings
+from appws.builds import current_build, find_file
+from appws.conf import appws_settings
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
