@@ -1,6 +1,7 @@
 """The AppWebsocket protocol rules, free of Django and of any I/O."""
 
 from appws.protocol.build import check_build_url, is_build_number
+from appws.protocol.closecodes import FINAL_CLOSE_CODES, CloseCode
 from appws.protocol.envelope import (
     DEFAULT_MAX_MESSAGE_BYTES,
     FrameError,
@@ -32,8 +33,10 @@ from appws.protocol.sessionkey import decrypt, encrypt, keyed_hash, rc4, session
 __all__ = [
     "CHALLENGE_LENGTH",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "FINAL_CLOSE_CODES",
     "ISSUABLE_CHALLENGE",
     "LOGIN_FIELDS",
+    "CloseCode",
     "FrameError",
     "LoginKind",
     "ambiguous_field",

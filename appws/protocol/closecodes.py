@@ -1,0 +1,35 @@
+"""The WebSocket close codes appws's server sends, and what each tells a client to do.
+
+Servers may only send 1000 or codes from 3000 up (daphne refuses the others), so the
+codes for a client's own behaviour mirror their HTTP or RFC 6455 cousins in 4xxx.
+``appws.js`` and the Python client read the same numbers (a test checks them).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["FINAL_CLOSE_CODES", "CloseCode"]
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a session."""
+
+    #: An administrator ended the session (admin action, ``appws_sessions``).
+    ADMIN_DISCONNECT = 4000
+    #: Too many messages, or too many before login (mirrors 1008).
+    FLOOD = 4008
+    #: Handed more than its send budget (mirrors 1013 "try again later").
+    SLOW_READER = 4013
+    #: The login was refused, or the App's password changed since (mirrors 401).
+    LOGIN_FAILED = 4401
+    #: The App was disabled or removed (mirrors 403).
+    APP_WITHDRAWN = 4403
+    #: No login within ``LOGIN_TIMEOUT`` (mirrors 408).
+    LOGIN_TIMEOUT = 4408
+    #: Too many failed logins from the client's address (mirrors 429).
+    THROTTLED = 4429
+
+
+#: Codes after which reconnecting would undo what the server decided.
+FINAL_CLOSE_CODES = frozenset({CloseCode.ADMIN_DISCONNECT, CloseCode.APP_WITHDRAWN})
