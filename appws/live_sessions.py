@@ -17,8 +17,9 @@ import socket
 import time
 import uuid
 import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -27,15 +28,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from appws.conf import appws_settings
-
-if TYPE_CHECKING:
-    from appws.server.consumer import AppWebsocketConsumer
+from appws.layer import events
 
 logger = logging.getLogger("appws.live")
-
-#: Channel-layer message types a consumer receives from here.
-DISCONNECT_TYPE = "appws.disconnect"
-APP_CHANGED_TYPE = "appws.app_changed"
 
 PROCESS_IDENT = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 STALE_AFTER_BEATS = 3
@@ -47,11 +42,26 @@ def stale_cutoff() -> datetime:
     return timezone.now() - timedelta(seconds=seconds)
 
 
+@dataclass(eq=False)
+class LiveRecord:
+    """One logged-in session's row, as its consumer holds it.
+
+    ``fields`` are the row's columns; ``pk`` is the row while there is one;
+    the consumer sets ``last_activity`` (``time.time()``) on every frame, and the
+    heartbeat writes it to the row.
+    """
+
+    fields: dict[str, Any]
+    pk: int | None = None
+    last_activity: float = field(default_factory=time.time)
+
+
 class _Registry:
-    """This process's logged-in consumers and its heartbeat."""
+    """This process's live-session records and its heartbeat."""
 
     def __init__(self) -> None:
-        self.consumers: weakref.WeakSet[AppWebsocketConsumer] = weakref.WeakSet()
+        # Weak: a record of a consumer that was dropped without releasing it is no session.
+        self.records: weakref.WeakSet[LiveRecord] = weakref.WeakSet()
         self.task: asyncio.Task[None] | None = None
         self.server_pk: int | None = None
         self.last_beat = 0.0
@@ -64,25 +74,24 @@ class _Registry:
             self._lock = (loop, asyncio.Lock())
         return self._lock[1]
 
-    async def add(self, consumer: AppWebsocketConsumer, fields: dict[str, Any]) -> None:
+    async def add(self, record: LiveRecord) -> None:
         # Logins overlap: only one of them may (re)start the heartbeat, and no row
         # may be written before the process row exists.
         async with self._start_lock():
             if self.task is None or self.task.done():
                 self.server_pk = await database_sync_to_async(_touch_server)()
                 self.task = asyncio.get_running_loop().create_task(self._heartbeat())
-        consumer.live_session_fields = fields
-        consumer.live_session_pk = await database_sync_to_async(_create_row)(
-            {**fields, "server_id": self.server_pk}
+        record.pk = await database_sync_to_async(_create_row)(
+            {**record.fields, "server_id": self.server_pk}
         )
-        self.consumers.add(consumer)
+        self.records.add(record)
 
-    async def remove(self, consumer: AppWebsocketConsumer) -> None:
-        self.consumers.discard(consumer)
-        pk, consumer.live_session_pk = consumer.live_session_pk, None
+    async def remove(self, record: LiveRecord) -> None:
+        self.records.discard(record)
+        pk, record.pk = record.pk, None
         if pk is not None:
             await database_sync_to_async(_delete_row)(pk)
-        if not self.consumers and self.task is not None:
+        if not self.records and self.task is not None:
             # Nothing to keep alive: stop beating until the next login. Detach
             # first, so that a login meanwhile starts a heartbeat of its own.
             task, self.task = self.task, None
@@ -103,31 +112,33 @@ class _Registry:
         """Record this process as alive, write activity times, clear stale rows."""
         since, self.last_beat = self.last_beat, time.time()
         active = {
-            consumer.live_session_pk: consumer.last_activity
-            for consumer in list(self.consumers)
-            if consumer.live_session_pk is not None and consumer.last_activity > since
+            record.pk: record.last_activity
+            for record in list(self.records)
+            if record.pk is not None and record.last_activity > since
         }
         server_pk, came_back = await database_sync_to_async(_beat)(self.server_pk, active)
         self.server_pk = server_pk
         if came_back:
             # Our rows were removed with our process row: put them back.
-            for consumer in list(self.consumers):
-                consumer.live_session_pk = await database_sync_to_async(_create_row)(
-                    {**consumer.live_session_fields, "server_id": server_pk}
+            for record in list(self.records):
+                record.pk = await database_sync_to_async(_create_row)(
+                    {**record.fields, "server_id": server_pk}
                 )
 
 
 _registry = _Registry()
 
 
-async def register(consumer: AppWebsocketConsumer, fields: dict[str, Any]) -> None:
-    """Record ``consumer``'s new session as a LiveSession row."""
-    await _registry.add(consumer, fields)
+async def register(fields: dict[str, Any]) -> LiveRecord:
+    """Record a new session as a LiveSession row; return the record its consumer keeps."""
+    record = LiveRecord(fields)
+    await _registry.add(record)
+    return record
 
 
-async def unregister(consumer: AppWebsocketConsumer) -> None:
-    """Remove ``consumer``'s LiveSession row."""
-    await _registry.remove(consumer)
+async def unregister(record: LiveRecord) -> None:
+    """Remove the LiveSession row of ``record``."""
+    await _registry.remove(record)
 
 
 async def beat() -> None:
@@ -176,14 +187,22 @@ def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:
         LiveSession.objects.filter(pk=pk).update(
             last_activity=datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())
         )
-    _total, removed = ServerProcess.objects.filter(last_seen__lt=stale_cutoff()).delete()
-    if removed:
+    processes, sessions = sweep_stale_processes()
+    if processes:
         logger.info(
             "removed %d stopped server process(es) and %d of their session row(s)",
-            removed.get("appws.ServerProcess", 0),
-            removed.get("appws.LiveSession", 0),
+            processes,
+            sessions,
         )
     return server_pk, came_back
+
+
+def sweep_stale_processes() -> tuple[int, int]:
+    """Delete stale server processes and their sessions; return how many of each."""
+    from appws.models import ServerProcess
+
+    _total, removed = ServerProcess.objects.filter(last_seen__lt=stale_cutoff()).delete()
+    return removed.get("appws.ServerProcess", 0), removed.get("appws.LiveSession", 0)
 
 
 def _send(channel_names: list[str], event: dict[str, Any]) -> None:
@@ -206,7 +225,7 @@ def disconnect_sessions(queryset: QuerySet[Any]) -> int:
     names = list(
         queryset.filter(server__last_seen__gte=cutoff).values_list("channel_name", flat=True)
     )
-    _send(names, {"type": DISCONNECT_TYPE})
+    _send(names, events.disconnect())
     return len(names) + removed
 
 
@@ -219,4 +238,4 @@ def notify_app_changed(name: str) -> None:
     from appws.models import LiveSession
 
     names = list(LiveSession.objects.filter(app_name=name).values_list("channel_name", flat=True))
-    _send(names, {"type": APP_CHANGED_TYPE, "app": name})
+    _send(names, events.app_changed(name))

@@ -10,12 +10,10 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from appws.conf import appws_settings
+from appws.layer import events
 from appws.layer.capacity import count_lost, current_topic
 from appws.layer.outage import is_layer_outage, retry_once
 from appws.layer.topics import group_name
-
-#: The channel-layer message type subscribed consumers receive.
-INDICATION_TYPE = "appws.indication"
 
 
 def _event(topic: str, message: Mapping[str, Any]) -> dict[str, Any]:
@@ -23,7 +21,7 @@ def _event(topic: str, message: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError('an indication must be a dict with a string "mt"')
     if "src" in message:
         raise ValueError('an indication must not carry "src": each subscriber gets its own')
-    return {"type": INDICATION_TYPE, "topic": topic, "message": dict(message)}
+    return {"type": events.INDICATION, "topic": topic, "message": dict(message)}
 
 
 async def anotify(topic: str, message: Mapping[str, Any], *, layer: str = "default") -> None:

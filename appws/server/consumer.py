@@ -1,60 +1,60 @@
-"""The App Service consumer: dispatch, replies, subscriptions, session lifecycle."""
+"""The App Service consumer: a session's state, its parts, and the one way it ends.
+
+The consumer *holds* its parts: a :class:`~appws.server.frames.FrameGate` for
+incoming frames, its :class:`~appws.server.subscriptions.Subscriptions`, its
+live-session record; :mod:`appws.server.dispatch` routes each message to a
+reserved type or a handler. Every close path goes through :meth:`end`.
+
+Long because it is the class services subclass: each public method a handler
+may call (reply, subscribe, end, ...) and each event Channels delivers lives
+here, most of them a few lines handing over to the part that does the work.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from asgiref.typing import WebSocketDisconnectEvent
-from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from appws import live_sessions, protocol
+from appws import protocol
 from appws.conf import appws_settings
-from appws.exceptions import AppwsError
-from appws.layer.notify import INDICATION_TYPE
-from appws.layer.outage import is_layer_outage
-from appws.protocol.quoting import quote
-from appws.server import prelogin, throttle
+from appws.layer import events
+from appws.protocol import CloseCode
+from appws.server import dispatch, replies, reserved
+from appws.server.connection import ConnectionState, LogLine
+from appws.server.frames import FrameGate
 from appws.server.handlers import Handler, collect_handlers
-from appws.server.limits import RateLimiter, origin_allowed
+from appws.server.hooks import ServiceHooks
+from appws.server.limits import origin_allowed
 from appws.server.outgoing import FrameTooLarge, SendWindow, send_window_bytes
-from appws.server.reserved import LOGIN_FAILED_CLOSE_CODE, Handshake
+from appws.server.pump import pump
+from appws.server.scope import ClientScope
 from appws.server.session import Session
-from appws.server.subscriptions import Subscriptions
+from appws.server.subscriptions import EVERY_SRC, Subscriptions
+from appws.server.tracking import LiveTracking, live_fields
 
-__all__ = ["LOGIN_FAILED_CLOSE_CODE", "AppWebsocketConsumer"]
-
-#: Close codes for a client's behaviour. Servers may only send 1000 or codes
-#: from 3000 up (daphne refuses 1008), so these mirror 1008 and 408 in 4xxx.
-FLOOD_CLOSE_CODE = 4008
-LOGIN_TIMEOUT_CLOSE_CODE = 4408
-#: Handed more than its send budget (MAX_INDICATION_BYTES, SEND_WINDOW_BYTES):
-#: mirrors 1013 "try again later"; clients reconnect with backoff.
-SLOW_READER_CLOSE_CODE = 4013
+__all__ = ["AppWebsocketConsumer"]
 
 logger = logging.getLogger("appws")
+login_logger = logging.getLogger("appws.login")
 
 
-class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer):
+class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
     """Base class of an App Service: subclass it, set ``apps``, add ``@mt`` methods.
 
     Serves the AppWebsocket handshake (``AppChallenge``, ``AppLogin``,
     ``CheckBuild``, ``KeepAlive``), then dispatches each message by ``(api, mt)``
-    to the handler marked with :func:`appws.mt`, in the order received.
+    to the handler marked with :func:`appws.mt`, in the order received. The hooks
+    it calls are those of :class:`~appws.server.hooks.ServiceHooks`.
     """
 
-    #: Names of the Apps this service accepts logins for.
-    apps: ClassVar[Sequence[str]] = ()
-    #: Payload of ``AppInfoResult`` (everything but ``mt``/``src``) for Apps
-    #: without a database row.
-    app_info: ClassVar[Mapping[str, Any]] = Handshake.app_info
     #: ``(api, mt) -> Handler``, collected when the class is created.
     handlers: ClassVar[dict[tuple[str | None, str], Handler]] = {}
     _apis: ClassVar[frozenset[str]] = frozenset()
@@ -70,33 +70,86 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Who is logged in on this connection, once ``AppLogin`` succeeded.
         self.session: Session | None = None
-        self._challenge: str | None = None
-        self._closed = False
-        # topic -> the src of each subscription to it (None: subscribed without src)
-        self._subscriptions: dict[str, list[str | None]] = {}
-        #: Primary key of this session's LiveSession row, while there is one.
-        self.live_session_pk: int | None = None
-        self.live_session_fields: dict[str, Any] = {}
-        #: time.time() of the last frame received.
-        self.last_activity = 0.0
-        self._options = options = appws_settings()
-        self._max_bytes: int = options["MAX_MESSAGE_BYTES"]
-        self._max_login_bytes: int = min(options["MAX_LOGIN_MESSAGE_BYTES"], self._max_bytes)
-        self._max_login_containers: int = options["MAX_LOGIN_CONTAINERS"]
-        self._login_budget_rate: float = options["LOGIN_BYTES_PER_SECOND"]
-        self._login_budget_burst: int = 4 * self._max_login_bytes
+        self.challenge: str | None = None
+        self._state = ConnectionState.CONNECTING
+        self._released = False
+        self.options = options = appws_settings()
+        self._gate = FrameGate(options)
         self._max_outgoing: int = options["MAX_OUTGOING_BYTES"]
         self._send_window = SendWindow(options["SEND_WINDOW_SECONDS"])
-        self._slow_reader = False
-        self._max_depth: int = options["MAX_DEPTH"]
-        self._max_src: int = options["MAX_SRC_LENGTH"]
-        self._keepalive_echo: bool = options["KEEPALIVE_ECHO"]
-        self._group_prefix: str = options["GROUP_PREFIX"]
-        self._rate = RateLimiter(options["RATE_LIMIT"], options["RATE_BURST"])
-        self._messages_before_login = 0
+        self._subscriptions = Subscriptions(self, None, "", options, type(self).__qualname__)
+        self._tracking = LiveTracking(options["TRACK_SESSIONS"])
+        self.where = ClientScope({})
         self._login_timer: asyncio.TimerHandle | None = None
         self._timeout_task: asyncio.Task[None] | None = None
+
+    # -- the session's state -------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """Where this session is in its life."""
+        return self._state
+
+    async def start_session(self, session: Session) -> None:
+        """Enter the logged-in state as ``session`` (``AppLogin`` succeeded)."""
+        self.session = session
+        self._state = ConnectionState.LOGGED_IN
+        self._stop_login_timer()
+        # Before the reply: once a client is logged in, admins and App changes
+        # must already find its row.
+        fields = live_fields(session, self.channel_name, self.peer, type(self))
+        await self._tracking.start(session, fields)
+
+    async def end(
+        self, code: int | None, reason: str | None = None, *, log: LogLine | None = None
+    ) -> None:
+        """End this session: say why in the log, close the socket, release what it holds.
+
+        Every close path of appws comes here; only the first call does anything.
+        ``code`` None before the handshake was accepted refuses it (HTTP 403).
+        ``log`` is the line that says why; by default a warning naming ``reason``.
+        """
+        if self._state is ConnectionState.CLOSED:
+            return
+        self._state = ConnectionState.CLOSED
+        self._stop_login_timer()
+        if log is None:
+            log = LogLine(
+                logger,
+                logging.WARNING,
+                "closing %s connection from %r (code %d): %r",
+                type(self).__qualname__,
+                self.peer,
+                0 if code is None else code,
+                reason,
+            )
+        log.emit()
+        if code is None:
+            await self.close()
+        else:
+            # A plain int: daphne's WebSocket library refuses int subclasses (CloseCode).
+            await self.close(code=int(code), reason=reason)
+        await self._release()
+
+    async def end_slow_reader(self, reason: str) -> None:
+        """End the session (4013): it was handed more than its send budget.
+
+        Whatever the client has not read stays in the server's memory, so
+        nothing more is handed over.
+        """
+        await self.end(CloseCode.SLOW_READER, f"slow reader: {reason}")
+
+    async def _release(self) -> None:
+        """Give back what the session holds, once: timers, subscriptions, its live row."""
+        self._state = ConnectionState.CLOSED
+        if self._released:
+            return
+        self._released = True
+        self._stop_login_timer()
+        await self._subscriptions.close()
+        await self._tracking.stop()
 
     # -- sending -----------------------------------------------------------
 
@@ -107,43 +160,31 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
     async def send_json(self, content: Any, close: bool = False) -> None:
         """Send one message; ``FrameTooLarge`` (nothing sent) above ``MAX_OUTGOING_BYTES``."""
         text, size = protocol.encode_frame(content)
-        await self.send_frame(text, size, close=close)
+        if await self.send_frame(text, size) and close:
+            await self.end(1000)
 
     def check_size(self, size: int) -> None:
         """Raise ``FrameTooLarge`` for a frame of ``size`` bytes the server must not get."""
         if size > self._max_outgoing:
             raise FrameTooLarge(size, self._max_outgoing)
 
-    async def send_frame(self, text: str, size: int, *, close: bool = False) -> bool:
+    async def send_frame(self, text: str, size: int) -> bool:
         """Hand one encoded frame of ``size`` UTF-8 bytes to the server.
 
         Every message appws sends passes here. Raise ``FrameTooLarge`` when it is
-        too large; return False, sending nothing, once the session is closed as a
-        slow reader (now, because this frame exceeds its send window, or before).
+        too large; return False, sending nothing, once the session has ended
+        (now, because this frame exceeds its send window, or before).
         """
         self.check_size(size)
-        if self._slow_reader:
+        if self._state is ConnectionState.CLOSED:
             return False
-        budget = send_window_bytes(self.session, self._options)
+        budget = send_window_bytes(self.session, self.options)
         if not self._send_window.take(size, budget):
             seconds = self._send_window.seconds
-            await self.close_slow_reader(f"sent more than {budget} bytes within {seconds:g} s")
+            await self.end_slow_reader(f"sent more than {budget} bytes within {seconds:g} s")
             return False
-        await self.send(text_data=text, close=close)
+        await self.send(text_data=text)
         return True
-
-    async def close_slow_reader(self, reason: str) -> None:
-        """Close the socket (4013) and end the session's subscriptions at once.
-
-        The session was handed more than its budget: whatever the client has not
-        read stays in the server's memory, so nothing more is handed over.
-        """
-        if self._slow_reader:
-            return
-        self._slow_reader = True
-        await self.close_for(SLOW_READER_CLOSE_CODE, f"slow reader: {reason}")
-        if self.channel_layer is not None and self._subscriptions:
-            await self.unsubscribe_all()
 
     async def reply(
         self, request: Mapping[str, Any], payload: Mapping[str, Any], *, mt: str | None = None
@@ -153,13 +194,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         The reply's ``mt`` is ``mt``, else ``payload["mt"]``, else the request's
         ``mt`` + ``"Result"``. A handler may call this several times.
         """
-        message: dict[str, Any] = {"mt": mt or f"{request['mt']}Result", **payload}
-        if mt:
-            message["mt"] = mt
-        if "api" in request:
-            message["api"] = request["api"]
-        if "src" in request:
-            message["src"] = request["src"]
+        message = replies.answer(request, payload, mt)
         try:
             await self.send_json(message)
         except FrameTooLarge as error:
@@ -171,11 +206,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
                 error.size,
                 error.limit,
             )
-            refusal = {"mt": message["mt"], "error": error.code, "errorText": error.text}
-            for key in ("api", "src"):
-                if key in request:
-                    refusal[key] = request[key]
-            await self.send_json(refusal)
+            await self.send_json(replies.too_large(request, message["mt"], error))
 
     async def reply_error(
         self, request: Mapping[str, Any], code: str, text: str, *, mt: str | None = None
@@ -183,59 +214,31 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         """Answer ``request`` with ``error``/``errorText`` (``src`` echoed)."""
         await self.reply(request, {"error": code, "errorText": text}, mt=mt)
 
-    async def _send_frame_error(self, error: protocol.FrameError) -> None:
-        await self.send_json({"mt": "Error", "error": error.code, "errorText": error.text})
-
     # -- receiving ---------------------------------------------------------
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Channels' own __call__, with a channel-layer receive that survives an
         # outage of the layer (Redis restarting) instead of ending the session.
         self.scope = scope
+        self.where = ClientScope(scope)
         layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_layer = layer  # None when no layer is configured
+        # None when no layer is configured, which Channels' annotation leaves out.
+        self.channel_layer = layer  # type: ignore[assignment]
         self.base_send = send
         sources = [receive]
         if layer is not None:
             self.channel_name = await layer.new_channel()
-            sources.append(self._receive_from_layer)
+            self._subscriptions = Subscriptions(
+                self, layer, self.channel_name, self.options, type(self).__qualname__
+            )
+            sources.append(self._subscriptions.receive)
         try:
             with contextlib.suppress(StopConsumer):
-                await self._dispatch_from(sources)
+                await pump(sources, self.dispatch)
         finally:
             # Also when a handler's exception ended the consumer without a
             # disconnect event: no row or group membership may outlive it.
             await self._release()
-
-    async def _dispatch_from(self, sources: list[Callable[[], Awaitable[Any]]]) -> None:
-        """Dispatch events from every source one at a time, in the order they come.
-
-        One long-lived reader per source hands events over a one-slot queue:
-        the same order and back-pressure as Channels' await_many_dispatch,
-        without a new task and an asyncio.wait() per event.
-        """
-        handoff: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-
-        async def read(source: Callable[[], Awaitable[Any]]) -> None:
-            try:
-                while True:
-                    await handoff.put(await source())
-            except asyncio.CancelledError:
-                raise
-            except BaseException as error:  # hand it to the dispatching task
-                await handoff.put(_ReaderFailed(error))
-
-        readers = [asyncio.ensure_future(read(source)) for source in sources]
-        try:
-            while True:
-                event = await handoff.get()
-                if isinstance(event, _ReaderFailed):
-                    raise event.error
-                await self.dispatch(event)
-        finally:
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
 
     async def dispatch(self, message: Any) -> None:
         # Channels (>= 4.2) hops to a thread before every event to close stale
@@ -244,7 +247,7 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
         # that use the ORM ask for it with @mt(..., db=True).
         if message["type"] == "websocket.receive":
             await self.websocket_receive(message)
-        elif message["type"] == INDICATION_TYPE:
+        elif message["type"] == events.INDICATION:
             await self.appws_indication(message)
         else:
             await super().dispatch(message)
@@ -252,232 +255,139 @@ class AppWebsocketConsumer(Handshake, Subscriptions, AsyncJsonWebsocketConsumer)
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
-        if self._closed:
+        if self._state is ConnectionState.CLOSED:
             return
-        self.last_activity = time.time()
-        if self.session is None:
-            self._messages_before_login += 1
-            if self._messages_before_login > self._options["MAX_MESSAGES_BEFORE_LOGIN"]:
-                await self.close_for(FLOOD_CLOSE_CODE, "too many messages before login")
-                return
-        allowed = self._rate.allow()
-        if not allowed and self._rate.flooding:
-            await self.close_for(FLOOD_CLOSE_CODE, "message flood")
+        self._tracking.touch()
+        logged_in = self.session is not None
+        closing = self._gate.count(logged_in)
+        if closing is not None:
+            await self.end(CloseCode.FLOOD, closing)
             return
         if text_data is None:
             await self._send_frame_error(protocol.binary_frame_error())
             return
-        # Until a login succeeds the sender may know no password: parse less, and
-        # share one budget with every other connection that has not logged in.
-        before_login = self.session is None
-        # A frame over the size limit is refused by its length alone: it costs no budget.
-        if before_login and self._login_budget_rate and len(text_data) <= self._max_login_bytes:
-            budget = prelogin.budget(self._login_budget_rate, self._login_budget_burst)
-            await budget.spend(len(text_data), throttle.throttle_key(self.peer_address()))
-            if self._closed:  # the login deadline passed while it waited
+        if not logged_in:
+            await self._gate.wait_for_budget(text_data, self.peer)
+            if self.state is ConnectionState.CLOSED:  # the login deadline passed meanwhile
                 return
         try:
-            message = protocol.decode_frame(
-                text_data,
-                self._max_login_bytes if before_login else self._max_bytes,
-                max_depth=self._max_depth,
-                max_src_length=self._max_src,
-                max_containers=self._max_login_containers if before_login else None,
-                before_login=before_login,
-            )
+            message = self._gate.decode(text_data, logged_in)
         except protocol.FrameError as error:
             await self._send_frame_error(error)
             return
-        if not allowed:
+        if self._gate.rate_limited:
+            rate = self._gate.rate.rate
             await self.reply_error(
-                message,
-                "rate-limited",
-                f"more than {self._rate.rate:g} messages per second: slow down",
+                message, "rate-limited", f"more than {rate:g} messages per second: slow down"
             )
             return
         await self.receive_message(message, text_data)
 
-    async def close_for(self, code: int, reason: str) -> None:
-        """Close the socket because of the client's behaviour, and say so in the log."""
-        logger.warning(
-            "closing %s connection from %r (code %d): %r",
-            type(self).__qualname__,
-            self.peer_address(),
-            code,
-            reason,
-        )
-        self._closed = True
-        self.stop_login_timer()
-        await self.close(code=code, reason=reason)
-
     async def receive_message(self, message: dict[str, Any], frame: str) -> None:
-        """Route one decoded message: handshake first, then the handler registry."""
-        mt: str = message["mt"]
-        api: str | None = message.get("api")
-        if api is None:
-            builtin = _BUILTINS.get(mt)
-            if builtin is not None:
-                await builtin(self, message, frame)
-                return
-        if self.session is None:
-            await self.not_logged_in(message)
-            return
-        handler = self.handlers.get((api, mt))
-        if handler is None:
-            if api is not None and api not in self._apis:
-                await self.reply_error(
-                    message, "unknown-api", f"this service has no api {quote(api)}"
-                )
-            else:
-                await self.reply_error(
-                    message, "unknown-mt", f"this service does not handle mt {quote(mt)}"
-                )
-            return
-        await self._run_handler(handler, message)
+        """Route one decoded message: reserved types first, then the handler registry."""
+        await dispatch.route(self, message, frame, self.handlers, self._apis)
 
-    async def not_logged_in(self, message: Mapping[str, Any]) -> None:
-        """Answer a message that needs a login on a connection without one."""
-        await self.reply_error(
-            message, "not-logged-in", "log in first: send AppChallenge, then AppLogin"
-        )
+    async def _send_frame_error(self, error: protocol.FrameError) -> None:
+        await self.send_json({"mt": "Error", "error": error.code, "errorText": error.text})
 
-    async def _run_handler(self, handler: Handler, message: dict[str, Any]) -> None:
-        assert self.session is not None
-        if not self.session.has_permission(handler.permission):
-            who = (
-                f"App {quote(self.session.app)}"
-                if handler.permission not in self.session.permissions
-                else f"user {quote(self.session.sip)}"
-            )
-            await self.reply_error(
-                message,
-                "forbidden",
-                f"{who} may not use {handler.mt}: it lacks the permission {handler.permission}",
-                mt=handler.reply,
-            )
-            return
-        method = getattr(self, handler.attr)
-        try:
-            if handler.is_async:
-                if handler.db:
-                    await aclose_old_connections()
-                result = await method(message)
-            else:
-                result = await database_sync_to_async(method)(message)
-            if result is not None and not isinstance(result, Mapping):
-                raise TypeError(
-                    f"handler {type(self).__qualname__}.{handler.attr}() returned "
-                    f"{type(result).__name__}; return a dict or None"
-                )
-        except AppwsError as error:
-            await self.reply_error(message, error.code, error.text, mt=handler.reply)
-            return
-        except StopConsumer:
-            raise
-        except Exception as error:
-            if is_layer_outage(error):
-                await self.reply_error(
-                    message,
-                    "unavailable",
-                    "a service this handler needs is unreachable for a moment: try again",
-                    mt=handler.reply,
-                )
-                return
-            logger.exception(
-                "handler %s.%s() failed on mt=%r", type(self).__qualname__, handler.attr, handler.mt
-            )
-            await self.reply_error(
-                message, "internal", "the service failed to handle this message", mt=handler.reply
-            )
-            return
-        if result is not None:
-            try:
-                await self.reply(message, result, mt=handler.reply if "mt" not in result else None)
-            except (TypeError, ValueError):  # not JSON: a set, an object, inf, ...
-                logger.exception(
-                    "handler %s.%s() returned a reply that is not JSON",
-                    type(self).__qualname__,
-                    handler.attr,
-                )
-                await self.reply_error(
-                    message,
-                    "internal",
-                    "the service failed to handle this message",
-                    mt=handler.reply,
-                )
+    # -- subscriptions -----------------------------------------------------
+
+    async def subscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> None:
+        """Subscribe this session to ``topic``; indications carry ``request``'s ``src``.
+
+        Subscribing again with another ``src`` adds a subscription; with the
+        same ``src`` it changes nothing.
+        """
+        await self._subscriptions.add(topic, request.get("src") if request is not None else None)
+
+    async def unsubscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> bool:
+        """End the subscription to ``topic`` made with ``request``'s ``src``.
+
+        Without ``request``, end every subscription to ``topic``. Return whether
+        there was anything to end.
+        """
+        src = request.get("src") if request is not None else EVERY_SRC
+        return await self._subscriptions.remove(topic, src)
+
+    async def unsubscribe_all(self) -> None:
+        """End every subscription of this session."""
+        await self._subscriptions.remove_all()
+
+    @property
+    def subscriptions(self) -> dict[str, tuple[str | None, ...]]:
+        """Topic -> the ``src`` of each live subscription to it."""
+        return self._subscriptions.snapshot()
+
+    # -- channel-layer events ----------------------------------------------
+
+    async def appws_indication(self, event: dict[str, Any]) -> None:
+        """Called with an indication from :func:`appws.notify`: send it per subscription.
+
+        A copy over ``MAX_OUTGOING_BYTES`` is dropped; copies beyond
+        ``MAX_INDICATION_BYTES`` together close the session as a slow reader.
+        """
+        await self._subscriptions.deliver(event)
+
+    async def appws_app_changed(self, event: Mapping[str, Any]) -> None:
+        """Called when this session's App changed: refresh it, or end the session."""
+        await reserved.app_changed(self)
+
+    async def appws_disconnect(self, event: Mapping[str, Any]) -> None:
+        """Called when an administrator disconnects this session."""
+        await reserved.admin_disconnect(self)
 
     # -- connection --------------------------------------------------------
 
     async def websocket_connect(self, message: Any) -> None:
-        origin = self._header(b"origin")
-        if origin is not None and not origin_allowed(origin, self._options["ALLOWED_ORIGINS"]):
-            logger.warning(
+        origin = self.where.header(b"origin")
+        if origin is not None and not origin_allowed(origin, self.options["ALLOWED_ORIGINS"]):
+            log = LogLine(
+                logger,
+                logging.WARNING,
                 "WebSocket from origin %r refused (path %r, from %r): add its host to "
                 "ALLOWED_HOSTS or the origin to APPWS['ALLOWED_ORIGINS']",
                 origin,
-                self.scope.get("path"),
-                self.peer_address(),
+                self.where.path,
+                self.peer,
             )
-            self._closed = True
-            await self.close()  # before accept: the handshake is refused
+            await self.end(None, log=log)  # before accept: the handshake is refused
             return
         await super().websocket_connect(message)
-        timeout = self._options["LOGIN_TIMEOUT"]
-        if timeout and not self._closed:
-            self._login_timer = asyncio.get_running_loop().call_later(
-                timeout, self._login_timed_out
-            )
+        if self._state is ConnectionState.CONNECTING:
+            self._state = ConnectionState.OPEN
+        timeout = self.options["LOGIN_TIMEOUT"]
+        if timeout and self._state is ConnectionState.OPEN:
+            loop = asyncio.get_running_loop()
+            self._login_timer = loop.call_later(timeout, self._login_timed_out)
 
     def _login_timed_out(self) -> None:
-        if self.session is None and not self._closed:
+        if self._state is ConnectionState.OPEN:
             self._timeout_task = asyncio.ensure_future(
-                self.close_for(LOGIN_TIMEOUT_CLOSE_CODE, "login timeout")
+                self.end(CloseCode.LOGIN_TIMEOUT, "login timeout")
             )
 
-    def stop_login_timer(self) -> None:
-        """Cancel the login deadline (logged in, or closing)."""
+    def _stop_login_timer(self) -> None:
         if self._login_timer is not None:
             self._login_timer.cancel()
             self._login_timer = None
-
-    def _header(self, name: bytes) -> str | None:
-        for key, value in self.scope.get("headers", ()):
-            if key == name:
-                return str(value.decode("latin-1"))
-        return None
 
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         await self._release()
         await super().websocket_disconnect(message)
 
-    async def _release(self) -> None:
-        """Give back what the session holds: timers, subscriptions, its live row."""
-        self._closed = True
-        self.stop_login_timer()
-        self._stop_group_refresh()
-        if self.channel_layer is not None and self._subscriptions:
-            await self.unsubscribe_all()
-        if self.live_session_pk is not None:
-            await live_sessions.unregister(self)
+    # -- where the connection comes from -------------------------------------
 
+    @property
+    def peer(self) -> str:
+        """The client's address as the ASGI server reports it (``scope["client"]``)."""
+        return self.where.peer
 
-class _ReaderFailed:
-    """An exception raised while waiting for events, on its way to the dispatcher."""
+    @property
+    def route_app(self) -> str | None:
+        """The App named by the route this socket came in on (``service_urls``)."""
+        return self.where.route_app
 
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-_Builtin = Callable[[AppWebsocketConsumer, dict[str, Any], str], Awaitable[None]]
-
-_BUILTINS: dict[str, _Builtin] = {
-    "AppChallenge": Handshake._app_challenge,
-    "AppLogin": Handshake._app_login,
-    "CheckBuild": Handshake._check_build,
-    "KeepAlive": Handshake._keep_alive,
-    "AppInfo": Handshake._app_info,
-    "PbxInfo": Handshake._pbx_info,
-    "AppCheckLogin": Handshake._app_check_login,
-}
+    @property
+    def host(self) -> str:
+        """The host the client connected to, from the Host header."""
+        return self.where.host

@@ -12,23 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from appws.server.reserved import RESERVED_MTS
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 MARK = "_appws_marks"
-
-#: Message types the consumer handles itself (without ``api``).
-RESERVED_MTS = frozenset(
-    {
-        "AppChallenge",
-        "AppLogin",
-        "AppCheckLogin",
-        "AppInfo",
-        "CheckBuild",
-        "KeepAlive",
-        "PbxInfo",
-        "Error",
-    }
-)
 
 
 @dataclass(frozen=True)

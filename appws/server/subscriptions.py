@@ -1,16 +1,16 @@
-"""Subscriptions of a session to topics, through the channel layer.
+"""A session's subscriptions to topics, through the channel layer.
 
-A mixin of :class:`appws.AppWebsocketConsumer`: one subscription per
-``(topic, src)``, indications stamped with each subscription's ``src``, and
-survival of a channel-layer outage (the groups are re-added when it is back).
+One subscription per ``(topic, src)``; indications are stamped with each
+subscription's ``src``; a channel-layer outage costs no subscription (the groups
+are re-added when the layer is back). The consumer holds one
+:class:`Subscriptions` and hands it the frames to send through a :class:`Sender`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -19,62 +19,62 @@ from appws.exceptions import AppwsError
 from appws.layer.capacity import count_dropped
 from appws.layer.outage import is_layer_outage, retry_once
 from appws.layer.topics import group_name
+from appws.server.connection import Sender
 from appws.server.outgoing import FrameTooLarge
 
 logger = logging.getLogger("appws")
 
+#: ``remove(topic)`` without a src: every subscription to the topic.
+EVERY_SRC: Any = object()
+
 
 class Subscriptions:
-    """Subscribe, unsubscribe, deliver indications."""
+    """Subscribe, unsubscribe, deliver indications, survive layer outages."""
 
-    _subscriptions: dict[str, list[str | None]]
-    _group_prefix: str
-    _options: dict[str, Any]
-    _closed: bool
-    _group_refresh: asyncio.TimerHandle | None = None
-    _refresh_task: asyncio.Task[None] | None = None
+    def __init__(
+        self, sender: Sender, layer: Any, channel_name: str, options: dict[str, Any], owner: str
+    ) -> None:
+        self._sender = sender
+        self._layer_or_none = layer
+        self._channel = channel_name
+        self._options = options
+        self._prefix: str = options["GROUP_PREFIX"]
+        self._owner = owner  # the service's class name, for log lines
+        # topic -> the src of each subscription to it (None: subscribed without src)
+        self._topics: dict[str, list[str | None]] = {}
+        self._closed = False
+        self._group_refresh: asyncio.TimerHandle | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
 
-    if TYPE_CHECKING:  # provided by Channels' consumer
-        channel_layer: Any
-        channel_name: str
+    def snapshot(self) -> dict[str, tuple[str | None, ...]]:
+        """Topic -> the ``src`` of each live subscription to it."""
+        return {topic: tuple(sources) for topic, sources in self._topics.items()}
 
-        async def send_json(self, content: Any, close: bool = False) -> None: ...
+    def __bool__(self) -> bool:
+        return bool(self._topics)
 
-    if TYPE_CHECKING:  # provided by the consumer
-
-        def check_size(self, size: int) -> None: ...
-
-        async def send_frame(self, text: str, size: int, *, close: bool = False) -> bool: ...
-
-        async def close_slow_reader(self, reason: str) -> None: ...
-
-    async def subscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> None:
-        """Subscribe this session to ``topic``; indications carry ``request``'s ``src``.
-
-        Subscribing again with another ``src`` adds a subscription; with the
-        same ``src`` it changes nothing.
-        """
-        src = request.get("src") if request is not None else None
-        sources = self._subscriptions.get(topic)
+    async def add(self, topic: str, src: str | None) -> None:
+        """Subscribe to ``topic`` with ``src``; the same pair again changes nothing."""
+        sources = self._topics.get(topic)
         if sources is None or src not in sources:
             limit = self._options["MAX_SUBSCRIPTIONS"]
-            if sum(map(len, self._subscriptions.values())) >= limit:
+            if sum(map(len, self._topics.values())) >= limit:
                 raise AppwsError(
                     "too-many-subscriptions",
                     f"a session may hold {limit} subscriptions: end one before starting another",
                 )
         if sources is None:
-            group = group_name(topic, self._group_prefix)
+            group = group_name(topic, self._prefix)
             layer = self._layer()
             try:
-                await retry_once(lambda: layer.group_add(group, self.channel_name))
+                await retry_once(lambda: layer.group_add(group, self._channel))
             except Exception as error:
                 if is_layer_outage(error):
                     raise AppwsError(
                         "unavailable", "subscriptions are unavailable for a moment: try again"
                     ) from error
                 raise
-            sources = self._subscriptions[topic] = []
+            sources = self._topics[topic] = []
             self._schedule_group_refresh()
         if src not in sources:
             sources.append(src)
@@ -89,15 +89,13 @@ class Subscriptions:
 
     def _refresh_groups_soon(self) -> None:
         self._group_refresh = None
-        if self._subscriptions and not self._closed:
+        if self._topics and not self._closed:
             self._refresh_task = asyncio.ensure_future(self._refresh_groups())
 
     async def _refresh_groups(self) -> None:
         try:
-            for topic in list(self._subscriptions):
-                await self.channel_layer.group_add(
-                    group_name(topic, self._group_prefix), self.channel_name
-                )
+            for topic in list(self._topics):
+                await self._layer().group_add(group_name(topic, self._prefix), self._channel)
         except Exception as error:
             if not is_layer_outage(error):
                 raise
@@ -109,52 +107,50 @@ class Subscriptions:
             self._group_refresh.cancel()
             self._group_refresh = None
 
-    async def unsubscribe(self, topic: str, request: Mapping[str, Any] | None = None) -> bool:
-        """End the subscription to ``topic`` made with ``request``'s ``src``.
+    async def remove(self, topic: str, src: str | None = EVERY_SRC) -> bool:
+        """End the subscription to ``topic`` with ``src`` (default: all of them).
 
-        Without ``request``, end every subscription to ``topic``. Return whether
-        there was anything to end.
+        Return whether there was anything to end.
         """
-        sources = self._subscriptions.get(topic)
+        sources = self._topics.get(topic)
         if sources is None:
             return False
-        if request is not None:
-            src = request.get("src")
+        if src is not EVERY_SRC:
             if src not in sources:
                 return False
             sources.remove(src)
             if sources:
                 return True
-        del self._subscriptions[topic]
+        del self._topics[topic]
         try:
-            await self._layer().group_discard(
-                group_name(topic, self._group_prefix), self.channel_name
-            )
+            await self._layer().group_discard(group_name(topic, self._prefix), self._channel)
         except Exception as error:
             # Forgotten locally, which is what counts: a stale group entry expires.
             if not is_layer_outage(error):
                 raise
         return True
 
-    async def unsubscribe_all(self) -> None:
-        """End every subscription of this session."""
-        for topic in list(self._subscriptions):
-            await self.unsubscribe(topic)
+    async def remove_all(self) -> None:
+        """End every subscription."""
+        for topic in list(self._topics):
+            await self.remove(topic)
         self._stop_group_refresh()
 
-    @property
-    def subscriptions(self) -> dict[str, tuple[str | None, ...]]:
-        """Topic -> the ``src`` of each live subscription to it."""
-        return {topic: tuple(sources) for topic, sources in self._subscriptions.items()}
+    async def close(self) -> None:
+        """End every subscription for good: the session is over."""
+        self._closed = True
+        self._stop_group_refresh()
+        if self._layer_or_none is not None and self._topics:
+            await self.remove_all()
 
-    async def appws_indication(self, event: Mapping[str, Any]) -> None:
-        """Called with an indication from :func:`appws.notify`: send it per subscription.
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """Send an indication from :func:`appws.notify`, once per subscription to its topic.
 
         A copy over ``MAX_OUTGOING_BYTES`` is dropped; copies beyond
         ``MAX_INDICATION_BYTES`` together close the session as a slow reader.
         """
         topic: str = event["topic"]
-        sources = self._subscriptions.get(topic)
+        sources = self._topics.get(topic)
         if not sources or self._closed:
             return
         message = event["message"]
@@ -167,7 +163,7 @@ class Subscriptions:
             try:
                 # Without a src the copy is smallest: too large so, every copy is; no
                 # need to encode each one to find out.
-                self.check_size(protocol.encode_frame(message)[1])
+                self._sender.check_size(protocol.encode_frame(message)[1])
             except FrameTooLarge as error:
                 reason = f"{error.size} bytes, over MAX_OUTGOING_BYTES ({error.limit})"
                 count_dropped(topic, len(copies), reason)
@@ -175,17 +171,17 @@ class Subscriptions:
         for index, src in enumerate(copies):
             text, size = protocol.encode_frame(message if src is None else {**message, "src": src})
             try:
-                self.check_size(size)
+                self._sender.check_size(size)
             except FrameTooLarge as error:
                 too_large, oversized = error, oversized + 1
                 continue
             handed += size
             if handed > budget:
-                await self.close_slow_reader(
+                await self._sender.end_slow_reader(
                     f"the {len(copies)} copies of an indication for topic {topic!r} "
                     f"are more than MAX_INDICATION_BYTES ({budget})"
                 )
-            if handed > budget or not await self.send_frame(text, size):
+            if handed > budget or not await self._sender.send_frame(text, size):
                 count_dropped(topic, len(copies) - index, "its session is closed as a slow reader")
                 break
         if too_large is not None:
@@ -196,17 +192,18 @@ class Subscriptions:
             )
 
     def _layer(self) -> Any:
-        if self.channel_layer is None:
+        if self._layer_or_none is None:
             raise ImproperlyConfigured(
                 "appws subscriptions need a channel layer: set CHANNEL_LAYERS "
                 "(InMemoryChannelLayer for one process, channels_redis beyond)"
             )
-        return self.channel_layer
+        return self._layer_or_none
 
-    async def _receive_from_layer(self) -> Any:
+    async def receive(self) -> Any:
+        """The next event on the session's channel, waiting out outages of the layer."""
         while True:
             try:
-                return await self.channel_layer.receive(self.channel_name)
+                return await self._layer().receive(self._channel)
             except Exception as error:
                 if not is_layer_outage(error):
                     raise
@@ -214,7 +211,7 @@ class Subscriptions:
                     "channel layer unreachable (%s): %s keeps its socket and rejoins its "
                     "subscriptions when the layer is back",
                     type(error).__name__,
-                    type(self).__qualname__,
+                    self._owner,
                 )
             await self._rejoin_groups()
 
@@ -228,10 +225,10 @@ class Subscriptions:
         while True:
             await asyncio.sleep(delay)  # backing off from an unreachable server
             try:
-                await self.channel_layer.new_channel()  # cheap probe of the layer
-                for topic in list(self._subscriptions):
-                    group = group_name(topic, self._group_prefix)
-                    await self.channel_layer.group_add(group, self.channel_name)
+                await self._layer().new_channel()  # cheap probe of the layer
+                for topic in list(self._topics):
+                    group = group_name(topic, self._prefix)
+                    await self._layer().group_add(group, self._channel)
             except Exception as error:
                 if not is_layer_outage(error):
                     raise
@@ -239,7 +236,7 @@ class Subscriptions:
                 continue
             logger.info(
                 "channel layer back: %s rejoined %d topic(s)",
-                type(self).__qualname__,
-                len(self._subscriptions),
+                self._owner,
+                len(self._topics),
             )
             return

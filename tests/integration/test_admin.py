@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appws import live_sessions
+from appws.layer import events
 from appws.models import App, LiveSession, ServerProcess
 
 pytestmark = pytest.mark.django_db
@@ -384,7 +385,7 @@ def test_disconnect_action_reaches_the_consumer(admin: Client) -> None:
         follow=True,
     )
     assert "Disconnected 2 sessions." in response.content.decode()
-    assert async_to_sync(layer.receive)(channel) == {"type": live_sessions.DISCONNECT_TYPE}
+    assert async_to_sync(layer.receive)(channel) == {"type": events.DISCONNECT}
     assert not LiveSession.objects.filter(pk=stale.pk).exists()  # no connection left
 
 

@@ -7,11 +7,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission, User
 
 from appws.models import App, LiveSession
-from appws.server.reserved import (
-    ADMIN_DISCONNECT_CLOSE_CODE,
-    APP_WITHDRAWN_CLOSE_CODE,
-    LOGIN_FAILED_CLOSE_CODE,
-)
+from appws.protocol import CloseCode
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,9 +42,9 @@ async def assert_closed(comm, code):
 
 def comm_reason(code):
     return {
-        APP_WITHDRAWN_CLOSE_CODE: "App disabled or removed",
-        LOGIN_FAILED_CLOSE_CODE: "App password changed: log in again",
-        ADMIN_DISCONNECT_CLOSE_CODE: "disconnected by an administrator",
+        CloseCode.APP_WITHDRAWN: "App disabled or removed",
+        CloseCode.LOGIN_FAILED: "App password changed: log in again",
+        CloseCode.ADMIN_DISCONNECT: "disconnected by an administrator",
     }[code]
 
 
@@ -122,7 +118,7 @@ async def test_disabling_the_app_closes_its_sessions(connect, settings):
     comm, _ = await login(connect)
     app.enabled = False
     await sync_to_async(app.save)()
-    await assert_closed(comm, APP_WITHDRAWN_CLOSE_CODE)
+    await assert_closed(comm, CloseCode.APP_WITHDRAWN)
 
 
 async def test_deleting_the_app_closes_its_sessions(connect, settings):
@@ -130,7 +126,7 @@ async def test_deleting_the_app_closes_its_sessions(connect, settings):
     app = await sync_to_async(make_app)()
     comm, _ = await login(connect)
     await sync_to_async(app.delete)()
-    await assert_closed(comm, APP_WITHDRAWN_CLOSE_CODE)
+    await assert_closed(comm, CloseCode.APP_WITHDRAWN)
 
 
 async def test_changing_the_password_closes_its_sessions(connect, settings):
@@ -139,7 +135,7 @@ async def test_changing_the_password_closes_its_sessions(connect, settings):
     comm, _ = await login(connect)
     app.set_password("new-secret")
     await sync_to_async(app.save)()
-    await assert_closed(comm, LOGIN_FAILED_CLOSE_CODE)
+    await assert_closed(comm, CloseCode.LOGIN_FAILED)
     _comm, result = await login(connect, password="new-secret")
     assert result["ok"] is True
 
@@ -237,7 +233,7 @@ async def test_admin_disconnect_closes_the_session(connect, settings):
     other, _ = await login(connect, sip="grace")
     told = await sync_to_async(disconnect_sessions)(LiveSession.objects.filter(sip="frank"))
     assert told == 1
-    await assert_closed(comm, ADMIN_DISCONNECT_CLOSE_CODE)
+    await assert_closed(comm, CloseCode.ADMIN_DISCONNECT)
     assert (await other.request({"mt": "ListNotes"}))["mt"] == "ListNotesResult"
 
 

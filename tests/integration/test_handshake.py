@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from appws import protocol
-from appws.server.consumer import LOGIN_FAILED_CLOSE_CODE
+from appws.protocol import CloseCode
 
 
 async def challenge_of(comm, **extra):
@@ -31,7 +31,7 @@ async def assert_refused(comm, login, text_part: str):
     assert "error" not in reply  # the Go client decodes a numeric error as string and breaks
     assert text_part in reply["errorText"]
     closed = await comm.receive_output()
-    assert closed == {"type": "websocket.close", "code": LOGIN_FAILED_CLOSE_CODE}
+    assert closed == {"type": "websocket.close", "code": CloseCode.LOGIN_FAILED}
     return reply
 
 

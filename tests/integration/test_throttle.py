@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from appws import protocol
+from appws.protocol import CloseCode
 from appws.server import throttle
-from appws.server.reserved import THROTTLED_CLOSE_CODE
 
 
 async def attempt(connect, password):
@@ -29,7 +29,7 @@ async def test_past_the_limit_even_the_right_password_is_refused(connect, settin
     result, closed = await attempt(connect, "notes-secret")
     assert result["ok"] is False
     assert result["errorText"].startswith("too many failed logins from this address")
-    assert closed["code"] == THROTTLED_CLOSE_CODE
+    assert closed["code"] == CloseCode.THROTTLED
 
 
 async def test_below_the_limit_logins_work(connect, settings):
@@ -201,7 +201,7 @@ async def test_a_login_while_the_cache_is_down_is_refused_with_a_reason(connect,
     result, closed = await attempt(connect, "notes-secret")
     assert result["ok"] is False
     assert result["errorText"].startswith("logins cannot be checked for a moment")
-    assert closed == {"type": "websocket.close", "code": THROTTLED_CLOSE_CODE}
+    assert closed == {"type": "websocket.close", "code": CloseCode.THROTTLED}
 
 
 async def test_counting_a_failure_while_the_cache_is_down_does_not_crash(settings, monkeypatch):

@@ -37,7 +37,15 @@ SERVER_MADE = {
     "type(self).__qualname__": "the consumer's class name",
     "type(error).__name__": "an exception's class name",
     "handler.attr": "a handler method's name, from the class",
+    "type(conn).__qualname__": "the consumer's class name",
+    "self._owner": "the consumer's class name, handed to its subscriptions",
 }
+
+#: A session's closing line is built as ``LogLine(logger, level, message, *args)`` and
+#: logged by ``end()``: checked here as a logging call of its own.
+LOG_LINE = "LogLine"
+#: The one logging call whose message is not a literal: it forwards a checked LogLine.
+FORWARDER = ("server/connection.py", "self.logger.log(self.level, self.message, *self.args)")
 
 QUOTING_HELPER = "quote"
 
@@ -78,6 +86,12 @@ def _logging_calls(tree: ast.AST) -> Iterator[tuple[ast.Call, str]]:
             and _is_logger(node.func.value)
         ):
             yield node, node.func.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == LOG_LINE
+        ):
+            yield node, LOG_LINE
 
 
 def _server_made(arg: ast.expr) -> bool:
@@ -94,7 +108,8 @@ def _server_made(arg: ast.expr) -> bool:
 
 def problems_in_call(call: ast.Call, level: str) -> list[str]:
     """What is wrong with one logging call (empty: nothing)."""
-    positional = list(call.args[1:] if level == "log" else call.args)
+    skipped = {"log": 1, LOG_LINE: 2}.get(level, 0)  # the logger and level before the message
+    positional = list(call.args[skipped:])
     if not positional:
         return ["no message"]
     message, args = positional[0], positional[1:]
@@ -130,6 +145,8 @@ def problems_in_source(source: str, name: str = "<source>") -> list[str]:
     tree = ast.parse(source)
     found = []
     for call, level in _logging_calls(tree):
+        if name.endswith(FORWARDER[0]) and ast.unparse(call) == FORWARDER[1]:
+            continue
         found.extend(f"{name}:{call.lineno}: {p}" for p in problems_in_call(call, level))
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and _is_get_logger(node.value):
@@ -191,6 +208,9 @@ def test_the_walk_sees_the_loggers_of_appws() -> None:
         'logger.info("%*d", width, n)',
         'logger.info("%s and %r", a)',
         'log = logging.getLogger("appws")',
+        'LogLine(logger, logging.INFO, "ending session of %s", sip)',
+        'LogLine(login_logger, logging.WARNING, f"refused {sip}")',
+        "self.logger.log(self.level, self.message, *self.args)",  # only in LogLine.emit
     ],
 )
 def test_refused(line: str) -> None:
@@ -210,6 +230,7 @@ def test_refused(line: str) -> None:
         'logger.log(logging.INFO, "%r", sip)',
         'messages.warning(request, "%s" % name)',  # Django's messages: no log line
         'login_logger = logging.getLogger("appws.login")',
+        'LogLine(login_logger, logging.INFO, "ending session of %r", sip)',
     ],
 )
 def test_accepted(line: str) -> None:

@@ -1,0 +1,62 @@
+"""The hooks an App Service overrides, with appws's defaults.
+
+:class:`ServiceHooks` knows nothing of the consumer's state: each hook takes what it
+needs as arguments, or reads the class attributes a service sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from appws.accounts import load_app
+from appws.builds import current_build
+from appws.server.login import default_user
+from appws.server.reserved import default_app_info
+from appws.server.session import AppAccount, Session
+
+
+class ServiceHooks:
+    """What a service says about itself, and the hooks called at login and after."""
+
+    #: Names of the Apps this service accepts logins for.
+    apps: ClassVar[Sequence[str]] = ()
+    #: Payload of ``AppInfoResult`` (everything but ``mt``/``src``) for Apps
+    #: without a database row.
+    app_info: ClassVar[Mapping[str, Any]] = {
+        "info": {"hidden": False, "apis": {}},
+        "serviceInfo": {"apis": {}},
+    }
+
+    async def get_app(self, name: str) -> AppAccount | None:
+        """Called at login: return App ``name`` with its password, or None if unknown.
+
+        The default reads ``settings.APPWS["APPS"]``, then the App table.
+        """
+        return await load_app(name)
+
+    async def get_user(self, session: Session) -> Any:
+        """Called at login (``MAP_USERS``): return the Django user of this login, or None.
+
+        The default finds the active user whose username is the login's ``sip``.
+        """
+        return await default_user(session)
+
+    async def get_app_info(self, app: str) -> Mapping[str, Any]:
+        """Called on ``AppInfo``: return the ``AppInfoResult`` payload for ``app``.
+
+        The default uses the App row (hidden, info_apis, service_apis) for Apps
+        from the database, else the class attribute ``app_info``.
+        """
+        return await default_app_info(app, self.app_info)
+
+    def get_build(self) -> str | None:
+        """Called on ``CheckBuild``: return the current build number, or None.
+
+        The default is ``APPWS["BUILD"]``, else a hash of the files in
+        ``APPWS["APP_DIRS"]``.
+        """
+        return current_build()
+
+    async def logged_in(self) -> None:
+        """Called after a successful login, once ``self.session`` is set."""
