@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.client import ECHO, Meter, Target, _percentile, session
-from tests.e2e.daphne import ROOT
+from bench.constants import ROOT
 
 LOGIN_LIMIT = 64 * 1024
 MAX_CONTAINERS = 1024

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.e2e.daphne import ROOT, DaphneProcess, free_port, migrate, terminate, wait_for_port
-from tests.e2e.redis import RedisServer
+from appws.testing import DaphneProcess, RedisServer, free_port, terminate, wait_for_port
+from bench.constants import ROOT
 
 APPWS_PATH = "/apps/bench"
 BARE_PATH = "/bare"
@@ -30,7 +30,12 @@ def bench_env(database: Path, *, track: bool = False, **extra: str) -> dict[str,
 
 def prepare_database(database: Path) -> None:
     """Create the tables the tracking configuration writes to."""
-    migrate(bench_env(database, track=True))
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=ROOT,
+        env={**os.environ, **bench_env(database, track=True)},
+        check=True,
+    )
 
 
 class Server:
@@ -66,7 +71,7 @@ class Daphne(Server):
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__()
-        self.process = DaphneProcess("bench.asgi:application", env=env)
+        self.process = DaphneProcess("bench.asgi:application", env=env, cwd=ROOT)
 
     @property
     def pid(self) -> int:

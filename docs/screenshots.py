@@ -9,18 +9,34 @@ App and the admin screens with the system's Chromium.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from appws.testing import DaphneProcess
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.e2e.browser import CHROMIUM_FLAGS  # noqa: E402
-from tests.e2e.daphne import DaphneProcess, manage, migrate  # noqa: E402
-
 IMAGES = ROOT / "docs" / "images"
+# The system's Chromium, headless, without the sandbox (root in containers) or the GPU.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    """Run the demo's ``manage.py`` with ``env`` added."""
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, check=True
+    )
 
 
 def main() -> None:
@@ -31,9 +47,9 @@ def main() -> None:
             "DJANGO_SETTINGS_MODULE": "demo_site.settings",
             "APPWS_DEMO_DB": str(Path(tmp) / "db.sqlite3"),
         }
-        migrate(env)
+        manage(env, "migrate", "--verbosity", "0")
         manage(env, "demo_setup")
-        server = DaphneProcess(env=env).start()
+        server = DaphneProcess("demo_site.asgi:application", env=env, cwd=ROOT).start()
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(

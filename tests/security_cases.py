@@ -8,7 +8,7 @@ through Channels' communicator against the test services (``tests/services.py``)
 while a second, logged-in session looks on; :func:`check` compares.
 
 ``tests/integration/test_security_cases.py`` runs every case;
-``docs/make_security_table.py`` runs them too and writes ``docs/security.md``
+``tests/make_security_table.py`` runs them too and writes ``docs/security.md``
 from this list, so the table says exactly what the tests assert.
 """
 

@@ -1,7 +1,50 @@
-"""Helpers for testing App Services in your own project's tests."""
+"""Helpers for testing App Services in your own project's tests (docs/testing.md).
+
+``AppwsCommunicator`` logs in through Channels' communicator, in the test's own
+process; ``DaphneProcess`` and ``RedisServer`` run a real server and a real Redis in
+processes of their own, for end-to-end tests.
+"""
 
 from __future__ import annotations
 
-from appws.testing.communicator import AppwsCommunicator
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["AppwsCommunicator"]
+if TYPE_CHECKING:
+    from appws.testing.communicator import AppwsCommunicator
+    from appws.testing.daphne import DaphneProcess
+    from appws.testing.processes import free_port, terminate, wait_for_port
+    from appws.testing.redis import RedisServer, find_redis_server
+
+__all__ = [
+    "AppwsCommunicator",
+    "DaphneProcess",
+    "RedisServer",
+    "find_redis_server",
+    "free_port",
+    "terminate",
+    "wait_for_port",
+]
+
+# Loaded on first use: the communicator imports Channels' test machinery (and with
+# it Django's), which scripts that only start processes have no need of.
+_LAZY = {
+    "AppwsCommunicator": "appws.testing.communicator",
+    "DaphneProcess": "appws.testing.daphne",
+    "RedisServer": "appws.testing.redis",
+    "find_redis_server": "appws.testing.redis",
+    "free_port": "appws.testing.processes",
+    "terminate": "appws.testing.processes",
+    "wait_for_port": "appws.testing.processes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'appws.testing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,4 +1,4 @@
-"""How the tests and docs/screenshots.py start the system's Chromium."""
+"""How the tests start the system's Chromium (docs/screenshots.py has its own copy)."""
 
 CHROMIUM_FLAGS = [
     "--headless",

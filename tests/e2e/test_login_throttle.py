@@ -19,9 +19,9 @@ import pytest
 import websockets
 
 from appws import protocol
+from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, migrate
-from tests.e2e.redis import RedisServer
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, logged_in, manage, migrate
-from tests.e2e.redis import RedisServer
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,8 @@ import pytest
 import websockets
 
 from appws import protocol
-from tests.e2e.daphne import ROOT, free_port, migrate, wait_for_port
+from appws.testing import free_port, wait_for_port
+from tests.e2e.daphne import ROOT, migrate
 
 pytestmark = pytest.mark.e2e
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from tests import make_security_table
 from tests.security_cases import CASES, Case, check, run_case
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +27,7 @@ async def test_security_case(case: Case) -> None:
 
 
 def test_security_table_is_current() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "make_security_table", ROOT / "docs" / "make_security_table.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     committed = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
-    assert module.render() == committed, (
-        "docs/security.md is out of date: run .venv/bin/python docs/make_security_table.py"
+    assert make_security_table.render() == committed, (
+        "docs/security.md is out of date: run .venv/bin/python -m tests.make_security_table"
     )

@@ -1,7 +1,9 @@
 """Write docs/security.md from the cases in tests/security_cases.py, after running them.
 
-    .venv/bin/python docs/make_security_table.py           # run every case, then write
-    .venv/bin/python docs/make_security_table.py --no-run  # write without running them
+    .venv/bin/python -m tests.make_security_table           # run every case, then write
+    .venv/bin/python -m tests.make_security_table --no-run  # write without running them
+
+(``.venv/bin/python tests/make_security_table.py`` does the same.)
 
 Each case runs through Channels' communicator against the test services, on a
 throw-away test database, exactly as tests/integration/test_security_cases.py runs
@@ -49,7 +51,7 @@ suite sends, and what appws answers or does. The general rules
   in every case below, a second session, logged in to another App and subscribed to
   a topic, is still answered and still gets its indications afterwards.
 
-The tables are generated. `docs/make_security_table.py` runs each case of
+The tables are generated. `tests/make_security_table.py` runs each case of
 `tests/security_cases.py` through Channels' communicator against the test services and
 writes this page; `tests/integration/test_security_cases.py` runs the same cases, and
 fails when this page is not what the script writes. *Reply* shows the members the test
