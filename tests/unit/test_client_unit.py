@@ -310,7 +310,7 @@ async def test_slow_reader_closes_back_off_across_logins(monkeypatch, code, fact
         delays.append(high)  # the delay before jitter
         return 0.0
 
-    monkeypatch.setattr("appws.client.connection.random.uniform", no_wait)
+    monkeypatch.setattr("appws.client.backoff.random.uniform", no_wait)
 
     async def handle(ws: ServerConnection, msg: dict[str, Any], number: int) -> None:
         if number <= 3:
