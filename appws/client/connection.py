@@ -37,9 +37,10 @@ class Client:
     AppLogin fields``. TLS (``wss://``) verifies certificates: against the system's CAs, or
     ``cafile``, or the ``ssl`` context given. After a lost connection the client reconnects
     with backoff (``backoff`` = first and longest delay, s), logs in again and re-sends the
-    live subscriptions; pass ``reconnect=False`` to end instead. After the server closed it
-    as a slow reader (``CloseCode.SLOW_READER``) the delay keeps doubling across the logins
-    in between.
+    live subscriptions; pass ``reconnect=False`` to end instead. It ends as well when the
+    server closed the session for good (a code in ``FINAL_CLOSE_CODES``). After the server
+    closed it as a slow reader (``CloseCode.SLOW_READER``) the delay keeps doubling across
+    the logins in between.
     ``keepalive`` sends ``KeepAlive`` after that many seconds without sending. Messages that
     no request or subscription takes go to ``on_message`` (sync or async), else they are
     logged and dropped.

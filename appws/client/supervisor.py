@@ -14,7 +14,7 @@ from appws.client.errors import AppwsClientError, ConnectionLost
 from appws.client.handshake import close_text
 from appws.client.hub import SRC_PREFIX, Hub
 from appws.client.link import Link
-from appws.protocol import CloseCode, FrameError, decode_frame
+from appws.protocol import FINAL_CLOSE_CODES, CloseCode, FrameError, decode_frame
 
 __all__ = ["Policy", "Supervisor"]
 
@@ -81,6 +81,14 @@ class Supervisor:
                 await self._serve(link)
                 if hub.closed or not self._policy.reconnect:
                     error = ConnectionLost(f"{link.reason} ({hub.url})")
+                    break
+                if link.close_code in FINAL_CLOSE_CODES:
+                    # Reconnecting would undo what the server decided (docs/errors.md).
+                    logger.warning("Lost %r for good: %r; not reconnecting", hub.url, link.reason)
+                    error = ConnectionLost(
+                        f"{link.reason} ({hub.url}): the server ended the session for good, "
+                        "so the client does not reconnect"
+                    )
                     break
                 logger.warning("Lost %r: %r; reconnecting", hub.url, link.reason)
                 next_link = await self._reconnect(link.close_code == CloseCode.SLOW_READER)

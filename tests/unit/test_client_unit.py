@@ -32,7 +32,7 @@ from appws.client import (
     password_login,
 )
 from appws.client.login import issued_fields
-from appws.protocol import new_challenge, verify_login
+from appws.protocol import FINAL_CLOSE_CODES, new_challenge, verify_login
 
 PASSWORD = "unit-secret"
 Handler = Callable[[ServerConnection, dict[str, Any], int], Awaitable[None]]
@@ -324,6 +324,25 @@ async def test_slow_reader_closes_back_off_across_logins(monkeypatch, code, fact
                 await c.request({"mt": "X"})
         assert (await c.request({"mt": "X"}))["mt"] == "XResult"
     assert delays == [0.01 * factor for factor in factors]
+
+
+@pytest.mark.parametrize("code", sorted(FINAL_CLOSE_CODES))
+async def test_a_final_close_code_ends_the_client_without_reconnecting(code):
+    async def handle(ws: ServerConnection, msg: dict[str, Any], number: int) -> None:
+        if msg["mt"] == "Quit":
+            await ws.close(code, "ended here")
+        else:
+            await reply_result(ws, msg, number)
+
+    async with FakeService(handle) as running, client_for(running, backoff=(0.01, 0.05)) as c:
+        sub = await c.subscribe({"mt": "SubscribeX"})
+        await c.send({"mt": "Quit"})
+        with pytest.raises(ConnectionLost, match=f"code {code}: ended here.*for good"):
+            await anext(sub)
+        with pytest.raises(ConnectionLost, match="closed"):
+            await c.wait_connected(timeout=10)
+        assert c.closed and not c.connected
+    assert len(running.connections) == 1
 
 
 async def test_without_reconnect_requests_and_sends_fail_once_lost():
