@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+import appws
 from appws.client import (
     Client,
     ConnectFailed,
@@ -50,6 +51,7 @@ class FakeService:
         self.tls = tls
         self.received: list[dict[str, Any]] = []
         self.connections: list[ServerConnection] = []
+        self.user_agents: list[str | None] = []
         self.answer_challenge = True
         self._changed = asyncio.Condition()
         self._server: Server | None = None
@@ -79,6 +81,8 @@ class FakeService:
 
     async def _serve(self, ws: ServerConnection) -> None:
         self.connections.append(ws)
+        assert ws.request is not None
+        self.user_agents.append(ws.request.headers.get("User-Agent"))
         number = len(self.connections)
         challenge = ""
         async for raw in ws:
@@ -216,6 +220,12 @@ async def test_messages_need_a_message_type(service):
         with pytest.raises(ValueError, match='"mt"'):
             client.subscribe({"mt": "SubscribeX"}, unsubscribe={"src": "x"})
     assert not [msg for msg in service.received if msg.get("text") == "no type"]
+
+
+async def test_the_user_agent_names_the_client_and_its_version(service):
+    async with client_for(service):
+        pass
+    assert service.user_agents == [f"appws-client/{appws.__version__}"]
 
 
 async def test_keepalive_goes_out_when_idle(service):
