@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import inspect
 import logging
 import ssl as ssl_module
@@ -14,7 +15,6 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from appws import __version__
 from appws.client.errors import AppwsClientError, ConnectFailed, LoginRefused
 from appws.client.login import Credentials, LoginCallback, issued_fields, password_login
 from appws.protocol import FrameError, decode_frame, encode_login, encode_message
@@ -25,6 +25,16 @@ __all__ = ["Connector", "LoggedIn", "close_text", "tls_context", "websocket_url"
 logger = logging.getLogger("appws.client")
 
 _HANDSHAKE = ("CheckBuildResult", "AppChallengeResult", "AppLoginResult")
+
+
+def _user_agent() -> str:
+    # From the installed metadata, not ``appws.__version__``: the client imports nothing of
+    # appws but appws.protocol (importing the package root would load the server's parts).
+    try:
+        version = importlib.metadata.version("appws")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        version = "unknown"
+    return f"appws-client/{version}"
 
 
 def websocket_url(url: str) -> str:
@@ -114,7 +124,7 @@ class Connector:
                     max_size=self.max_size,
                     ping_interval=self.ping_interval,
                     ping_timeout=self.ping_interval,
-                    user_agent_header=f"appws-client/{__version__}",
+                    user_agent_header=_user_agent(),
                     additional_headers=dict(self.headers) or None,
                 ),
                 self.timeout,

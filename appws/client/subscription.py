@@ -9,15 +9,14 @@ from collections import deque
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from appws.client.errors import AppwsClientError, ConnectionLost, RemoteError
+from appws.client.hub import LiveSubscription
+from appws.client.link import Link
 from appws.client.login import checked_message
 
-if TYPE_CHECKING:
-    from appws.client.connection import Client, _Link
-
-__all__ = ["Resubscribed", "Subscription"]
+__all__ = ["Resubscribed", "Subscription", "SubscriptionHost"]
 
 logger = logging.getLogger("appws.client")
 
@@ -37,6 +36,33 @@ class Resubscribed:
 Item = dict[str, Any] | Resubscribed
 
 
+class SubscriptionHost(Protocol):
+    """What a subscription needs of its client (``appws.client.hub.Hub`` is one)."""
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the client has reconnected."""
+
+    @property
+    def link(self) -> Link | None:
+        """The logged-in link, if there is one now."""
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """The loop time by which to give up (``None``: the client's default)."""
+
+    def new_src(self) -> str:
+        """A ``src`` not used before."""
+
+    async def ready_link(self, deadline: float | None) -> Link:
+        """The logged-in link, waiting for one until ``deadline``."""
+
+    def keep(self, subscription: LiveSubscription) -> None:
+        """Re-send ``subscription`` on every new link."""
+
+    def forget(self, subscription: LiveSubscription) -> None:
+        """Stop re-sending ``subscription``."""
+
+
 class Subscription:
     """A request whose ``src`` keeps receiving indications; made by ``Client.subscribe``.
 
@@ -49,7 +75,7 @@ class Subscription:
 
     def __init__(
         self,
-        client: Client,
+        host: SubscriptionHost,
         message: Mapping[str, Any],
         *,
         api: str | None,
@@ -58,7 +84,7 @@ class Subscription:
     ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
-        self._client = client
+        self._host = host
         self._message = checked_message(message)
         if api is not None:
             self._message["api"] = api
@@ -75,7 +101,9 @@ class Subscription:
         self._started = False
         self._ended = False
         self._end_error: BaseException | None = None
-        self._link: _Link | None = None
+        self._link: Link | None = None
+        # What the link's routes and the hub hold of this subscription.
+        self._hooks = _Hooks(self)
         self.src: str | None = None
         self.ack: dict[str, Any] | None = None
         self.resubscribed = 0
@@ -90,27 +118,28 @@ class Subscription:
         if self._started:
             return self
         self._started = True
-        client = self._client
-        deadline = client._deadline(timeout)
-        link = await client._ready_link(deadline)
+        host = self._host
+        deadline = host.deadline(timeout)
+        link = await host.ready_link(deadline)
         self._ack_waiter = asyncio.get_running_loop().create_future()
-        self._attach(link)
+        src = self._attach(link)
+        sent = {**self._message, "src": src}
         try:
-            await client._send_on(link, {**self._message, "src": self.src})
-            ack = await client._wait_reply(self._ack_waiter, deadline, self._message)
+            await link.send(sent)
+            ack = await link.wait_reply(self._ack_waiter, deadline, sent)
         except BaseException as exc:
-            link.routes.pop(self.src or "", None)
+            link.routes.discard(src)
             self._end(exc if isinstance(exc, AppwsClientError) else None)
             raise
         if ack.get("error"):
-            link.routes.pop(self.src or "", None)
+            link.routes.discard(src)
             error = RemoteError(ack)
             self._end(error)
             raise error
         self.ack = ack
-        client._subscriptions.add(self)
-        current = client._link
-        if current is not link and current is not None and not current.lost:
+        host.keep(self._hooks)
+        current = host.link
+        if current is not link and current is not None:
             await self._resend(current)  # the connection changed while we waited
         return self
 
@@ -163,35 +192,34 @@ class Subscription:
             return None
         was_active = self.active
         self._end(None)
-        client = self._client
-        client._subscriptions.discard(self)
+        host = self._host
+        host.forget(self._hooks)
         link, src = self._link, self.src
         if src is None or link is None:
             return None
-        current = link is client._link and not link.lost
+        current = link is host.link
         if not (was_active and self._unsubscribe is not None and current):
-            link.routes.pop(src, None)
+            link.routes.discard(src)
             return None
         message = {**self._unsubscribe, "src": src}
         self._unsubscribe = None
         reply_mt = f"{message.get('mt')}Result"
-        return await client._exchange(
-            link, message, src, deadline=client._deadline(None), reply_mt=reply_mt
-        )
+        return await link.exchange(message, src, deadline=host.deadline(None), reply_mt=reply_mt)
 
-    # Called by the client.
+    # What the client's parts call, through _Hooks.
 
-    def _attach(self, link: _Link) -> None:
-        self.src = self._client._new_src()
+    def _attach(self, link: Link) -> str:
+        src = self.src = self._host.new_src()
         self._link = link
-        link.routes[self.src] = self
+        link.routes.listen(src, self._hooks)
+        return src
 
-    async def _resend(self, link: _Link) -> None:
+    async def _resend(self, link: Link) -> None:
         """Send the request again on a new connection, with a new src."""
         self._resubscribing = True
-        self._attach(link)
+        src = self._attach(link)
         with contextlib.suppress(ConnectionLost):  # else sent again on the next connection
-            await self._client._send_on(link, {**self._message, "src": self.src})
+            await link.send({**self._message, "src": src})
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         """Take a message with this src; waits while the buffer is full."""
@@ -201,14 +229,19 @@ class Subscription:
         if self._resubscribing:
             self._resubscribing = False
             if message.get("error"):
-                self._client._subscriptions.discard(self)
+                self._host.forget(self._hooks)
                 self._end(RemoteError(message), keep_items=True)
                 return
             self.ack = message
             self.resubscribed += 1
-            await self._put(Resubscribed(ack=message, reconnects=self._client.reconnects))
+            await self._put(Resubscribed(ack=message, reconnects=self._host.reconnects))
             return
         await self._put(message)
+
+    def _lost(self, error: ConnectionLost) -> None:
+        """The link carrying this subscription is gone: a pending ack fails with ``error``."""
+        if self._ack_waiter is not None and not self._ack_waiter.done():
+            self._ack_waiter.set_exception(error)
 
     async def _put(self, item: Item) -> None:
         while len(self._items) >= self._queue_size and not self._ended:
@@ -232,3 +265,26 @@ class Subscription:
             self._ack_waiter.exception()  # retrieved: no "never retrieved" warning
         self._has_room.set()
         self._has_data.set()
+
+
+class _Hooks:
+    """A subscription as its link's routes and its hub see it: only the calls they make.
+
+    It is the ``Receiver`` of ``appws.client.link`` and the ``LiveSubscription`` of
+    ``appws.client.hub``, so neither reaches the subscription's state.
+    """
+
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        await self._subscription._deliver(message)
+
+    def lost(self, error: ConnectionLost) -> None:
+        self._subscription._lost(error)
+
+    async def resend(self, link: Link) -> None:
+        await self._subscription._resend(link)
+
+    def end(self, error: BaseException | None) -> None:
+        self._subscription._end(error)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+import appws
 from appws.client import (
     Client,
     ConnectFailed,
@@ -32,7 +33,7 @@ from appws.client import (
     password_login,
 )
 from appws.client.login import issued_fields
-from appws.protocol import new_challenge, verify_login
+from appws.protocol import FINAL_CLOSE_CODES, new_challenge, verify_login
 
 PASSWORD = "unit-secret"
 Handler = Callable[[ServerConnection, dict[str, Any], int], Awaitable[None]]
@@ -50,6 +51,7 @@ class FakeService:
         self.tls = tls
         self.received: list[dict[str, Any]] = []
         self.connections: list[ServerConnection] = []
+        self.user_agents: list[str | None] = []
         self.answer_challenge = True
         self._changed = asyncio.Condition()
         self._server: Server | None = None
@@ -79,6 +81,8 @@ class FakeService:
 
     async def _serve(self, ws: ServerConnection) -> None:
         self.connections.append(ws)
+        assert ws.request is not None
+        self.user_agents.append(ws.request.headers.get("User-Agent"))
         number = len(self.connections)
         challenge = ""
         async for raw in ws:
@@ -218,6 +222,12 @@ async def test_messages_need_a_message_type(service):
     assert not [msg for msg in service.received if msg.get("text") == "no type"]
 
 
+async def test_the_user_agent_names_the_client_and_its_version(service):
+    async with client_for(service):
+        pass
+    assert service.user_agents == [f"appws-client/{appws.__version__}"]
+
+
 async def test_keepalive_goes_out_when_idle(service):
     async with client_for(service, keepalive=0.05):
         await service.wait_for(lambda msg: msg["mt"] == "KeepAlive")
@@ -310,7 +320,7 @@ async def test_slow_reader_closes_back_off_across_logins(monkeypatch, code, fact
         delays.append(high)  # the delay before jitter
         return 0.0
 
-    monkeypatch.setattr("appws.client.connection.random.uniform", no_wait)
+    monkeypatch.setattr("appws.client.backoff.random.uniform", no_wait)
 
     async def handle(ws: ServerConnection, msg: dict[str, Any], number: int) -> None:
         if number <= 3:
@@ -324,6 +334,25 @@ async def test_slow_reader_closes_back_off_across_logins(monkeypatch, code, fact
                 await c.request({"mt": "X"})
         assert (await c.request({"mt": "X"}))["mt"] == "XResult"
     assert delays == [0.01 * factor for factor in factors]
+
+
+@pytest.mark.parametrize("code", sorted(FINAL_CLOSE_CODES))
+async def test_a_final_close_code_ends_the_client_without_reconnecting(code):
+    async def handle(ws: ServerConnection, msg: dict[str, Any], number: int) -> None:
+        if msg["mt"] == "Quit":
+            await ws.close(code, "ended here")
+        else:
+            await reply_result(ws, msg, number)
+
+    async with FakeService(handle) as running, client_for(running, backoff=(0.01, 0.05)) as c:
+        sub = await c.subscribe({"mt": "SubscribeX"})
+        await c.send({"mt": "Quit"})
+        with pytest.raises(ConnectionLost, match=f"code {code}: ended here.*for good"):
+            await anext(sub)
+        with pytest.raises(ConnectionLost, match="closed"):
+            await c.wait_connected(timeout=10)
+        assert c.closed and not c.connected
+    assert len(running.connections) == 1
 
 
 async def test_without_reconnect_requests_and_sends_fail_once_lost():

@@ -96,6 +96,8 @@
 
   const BACKOFF_FIRST = 1000;
   const BACKOFF_MAX = 32000;
+  // The server's close codes are listed in docs/errors.md; these two constants carry the
+  // same numbers as the server (a test compares them).
   // The server found this session slow to read: reconnect, but keep backing off
   // across the logins in between, so a client that keeps falling behind waits longer.
   const SLOW_READER_CLOSE_CODE = 4013;
