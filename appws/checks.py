@@ -217,59 +217,14 @@ def check_daphne_installed(app_configs: Sequence[AppConfig] | None, **kwargs: An
     ]
 
 
-#: Attributes through which ASGI middleware reaches the application it wraps.
-_WRAPPED = ("inner", "application")
-
-
-def _refuses_missing_origin(app: object) -> bool:
-    from channels.security.websocket import OriginValidator
-
-    if not isinstance(app, OriginValidator):
-        return False
-    if type(app).valid_origin is not OriginValidator.valid_origin:
-        return False  # a subclass deciding for itself, e.g. letting a PBX in
-    return "*" not in app.allowed_origins
-
-
 def guarded_services(application: object) -> list[type]:
-    """App Service classes routed behind an origin validator that refuses no ``Origin``.
-
-    Walks the application the way a connection is routed (protocol routers'
-    ``"websocket"`` branch, middleware, ``URLRouter`` routes) and remembers
-    whether a strict ``OriginValidator`` (what ``AllowedHostsOriginValidator``
-    returns) was passed on the way to each ``AppWebsocketConsumer``.
-    """
-    from appws.server.consumer import AppWebsocketConsumer
+    """App Service classes routed behind an origin validator that refuses no ``Origin``."""
+    from appws.catalogue import routes
 
     found: list[type] = []
-    seen: set[tuple[int, bool]] = set()
-
-    def visit(app: object, guarded: bool) -> None:
-        if app is None or (id(app), guarded) in seen:
-            return
-        seen.add((id(app), guarded))
-        guarded = guarded or _refuses_missing_origin(app)
-        mapping = getattr(app, "application_mapping", None)
-        if isinstance(mapping, Mapping):
-            visit(mapping.get("websocket"), guarded)
-            return
-        routes = getattr(app, "routes", None)
-        if isinstance(routes, (list, tuple)):
-            for route in routes:
-                visit(getattr(route, "callback", None), guarded)
-            return
-        consumer = getattr(app, "consumer_class", None)
-        if isinstance(consumer, type):
-            if guarded and issubclass(consumer, AppWebsocketConsumer) and consumer not in found:
-                found.append(consumer)
-            return
-        for attr in _WRAPPED:
-            inner = getattr(app, attr, None)
-            if inner is not None and inner is not app:
-                visit(inner, guarded)
-                return
-
-    visit(application, False)
+    for route in routes(application):
+        if route.refuses_missing_origin and route.consumer not in found:
+            found.append(route.consumer)
     return found
 
 
