@@ -1,16 +1,47 @@
-"""Where Apps and their passwords come from: settings first, then the database."""
+"""Where an App comes from (settings first, then the database) and its instance domain.
+
+The one home of two rules: an App in ``APPWS["APPS"]`` overrides the database
+row of the same name (for logins, the login issuer, the admin and the
+commands alike), and the instance domain a login reports is the App's own
+domain, else ``APPWS["DOMAIN"]``, else the host name the client used.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as django_apps
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from django.http.request import split_domain_port
 
-from appws.conf import appws_settings, settings_app
+from appws.conf import get_settings
+from appws.conf.validation import app_password_problem
 from appws.layer.outage import is_layer_outage
-from appws.server.session import AppAccount
+
+if TYPE_CHECKING:
+    from appws.models import App
+
+
+@dataclass(frozen=True)
+class AppAccount:
+    """An App a service can log in: its name, shared secret and what it may do.
+
+    ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
+    ``permissions`` are the Django permissions (``"app_label.codename"``) that
+    sessions of this App carry; ``check_logins`` names the Apps whose passwords
+    its sessions may verify with ``AppCheckLogin``; a disabled App refuses logins.
+    """
+
+    name: str
+    password: str = field(repr=False)
+    domain: str | None = None
+    permissions: frozenset[str] = frozenset()
+    enabled: bool = True
+    check_logins: frozenset[str] = frozenset()
+
 
 _CACHE_PREFIX = "appws:app:"
 
@@ -19,8 +50,32 @@ def cache_key(name: str) -> str:
     return f"{_CACHE_PREFIX}{name.encode('utf-8', 'surrogatepass').hex()}"
 
 
-def _account_from_settings(name: str) -> AppAccount | None:
-    entry = settings_app(name)
+# -- settings over the database ------------------------------------------------------
+
+
+def settings_entry(name: str) -> Mapping[str, Any] | None:
+    """The ``APPWS["APPS"]`` entry of App ``name``, or None when the settings name no such App.
+
+    Raises ``ImproperlyConfigured`` for an entry no login can use (no string password).
+    """
+    entry = get_settings().apps.get(name)
+    if entry is None:
+        return None
+    problem = app_password_problem(name, entry)
+    if problem is not None:
+        raise ImproperlyConfigured(problem.message)
+    result: Mapping[str, Any] = entry
+    return result
+
+
+def is_settings_app(name: str) -> bool:
+    """Whether App ``name`` comes from the settings, so that its database row goes unused."""
+    return settings_entry(name) is not None
+
+
+def settings_account(name: str) -> AppAccount | None:
+    """App ``name`` as ``APPWS["APPS"]`` defines it, or None."""
+    entry = settings_entry(name)
     if entry is None:
         return None
     return AppAccount(
@@ -30,6 +85,32 @@ def _account_from_settings(name: str) -> AppAccount | None:
         permissions=frozenset(entry.get("permissions", ())),
         check_logins=app_names(entry.get("check_logins")),
     )
+
+
+def login_password(app: App) -> str:
+    """The password logins of the row's App are checked with: the settings' when they name it."""
+    account = settings_account(app.name)
+    return account.password if account is not None else app.get_password()
+
+
+def account_domain(app: App) -> str | None:
+    """The row's App's own domain as logins see it (the settings' when they name it), or None."""
+    account = settings_account(app.name)
+    return account.domain if account is not None else app.domain or None
+
+
+def instance_domain(account_domain: str | None, host: str) -> str:
+    """The domain a login reports: the App's own, else ``APPWS["DOMAIN"]``, else the host name.
+
+    ``host`` is the Host the client used (a port is dropped), "" when it sent none.
+    """
+    if account_domain:
+        return account_domain
+    configured = get_settings().domain
+    if configured:
+        return configured
+    name, _port = split_domain_port(host)
+    return name
 
 
 def app_names(value: object) -> frozenset[str]:
@@ -78,7 +159,7 @@ async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
 
     Database rows are cached in Django's cache for ``APP_CACHE_SECONDS``.
     """
-    account = _account_from_settings(name)
+    account = settings_account(name)
     if account is not None or not django_apps.is_installed("appws"):
         return account
     from asgiref.sync import sync_to_async
@@ -92,7 +173,7 @@ async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
         row = await sync_to_async(_database_row)(name)
         if row is None:
             return None
-        await _cached(cache.aset(key, row, appws_settings()["APP_CACHE_SECONDS"]))
+        await _cached(cache.aset(key, row, get_settings().app_cache_seconds))
     app_name, token, enabled, domain, permissions, check_logins = row
     return AppAccount(
         name=app_name,

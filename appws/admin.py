@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 
-from appws.conf import settings_app
+from appws.accounts import is_settings_app
 from appws.models import App, LiveSession, ServerProcess, app_name_list
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ class AppAdmin(AppModelAdmin):
     ) -> HttpResponse:
         if request.method == "GET":
             app = self.get_object(request, object_id)
-            if app is not None and settings_app(app.name) is not None:
+            if app is not None and is_settings_app(app.name):
                 self.message_user(
                     request,
                     f"App {app.name!r} is also defined in the APPWS['APPS'] setting, which "
@@ -216,7 +216,7 @@ class AppAdmin(AppModelAdmin):
     def _app_row(self, name: str, rows: dict[str, Any], can_view: bool) -> dict[str, str]:
         """Where App ``name``'s password comes from, with a link to its row."""
         url = ""
-        if settings_app(name) is not None:
+        if is_settings_app(name):
             source = "settings"
         elif name in rows:
             source = "database"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from appws.conf import appws_settings
+from appws.conf import get_settings
 
 #: The browser client, served beside every App's files.
 CLIENT_SCRIPT = Path(__file__).resolve().parent / "static" / "appws" / "appws.js"
@@ -19,7 +19,7 @@ _cached: tuple[tuple[tuple[str, int, int], ...], str] | None = None
 
 def app_dirs() -> list[Path]:
     """The directories holding App files (``APPWS["APP_DIRS"]``), in lookup order."""
-    return [Path(directory) for directory in appws_settings()["APP_DIRS"]]
+    return [Path(directory) for directory in get_settings().app_dirs]
 
 
 def _files() -> Iterator[tuple[str, Path]]:
@@ -43,10 +43,10 @@ def current_build() -> str | None:
     changes, so editing an App during development gives a new build.
     """
     global _cached
-    configured: str | None = appws_settings()["BUILD"]
+    configured = get_settings().build
     if configured:
         return configured
-    if not appws_settings()["APP_DIRS"]:
+    if not get_settings().app_dirs:
         return None
     files = list(_files())
     signature = tuple((name, path.stat().st_size, path.stat().st_mtime_ns) for name, path in files)

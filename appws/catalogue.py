@@ -5,7 +5,10 @@ connection would be routed: protocol routers (only their ``"websocket"``
 branch), middleware wrappers (``inner``, or ``application`` for
 ``OriginValidator``), ``URLRouter`` routes (nested routers add their pattern
 as a prefix), down to ``as_asgi()`` apps whose ``consumer_class`` is an
-:class:`~appws.server.consumer.AppWebsocketConsumer`.
+:class:`~appws.server.consumer.AppWebsocketConsumer`. :func:`routes` is that
+walk, for everything that needs the routes: the catalogue here, and the
+system check warning about services behind an origin validator that refuses
+a PBX (which sends no ``Origin``).
 
 When ``ASGI_APPLICATION`` is unset or cannot be imported, :func:`services`
 raises ``ImproperlyConfigured`` with a sentence saying what to fix; the
@@ -17,9 +20,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -115,41 +120,70 @@ def _entry(cls: type[AppWebsocketConsumer]) -> ServiceEntry:
     )
 
 
-def walk(application: Any) -> list[ServiceEntry]:
-    """Return the App Services routed by ``application``, in routing order."""
-    found: dict[type, ServiceEntry] = {}
-    seen: set[tuple[int, str]] = set()
+@dataclass(frozen=True)
+class Route:
+    """One way ``application`` routes a WebSocket connection to an App Service class."""
 
-    def visit(app: Any, prefix: str) -> None:
-        if app is None or (id(app), prefix) in seen:
+    consumer: type[AppWebsocketConsumer]
+    path: str  # the URLRouter patterns on the way, joined
+    #: An OriginValidator on the way refuses connections that send no Origin (a PBX).
+    refuses_missing_origin: bool
+
+
+def _refuses_missing_origin(app: object) -> bool:
+    if not isinstance(app, OriginValidator):
+        return False
+    if type(app).valid_origin is not OriginValidator.valid_origin:
+        return False  # a subclass deciding for itself, e.g. letting a PBX in
+    return "*" not in app.allowed_origins
+
+
+def routes(application: Any) -> Iterator[Route]:
+    """Every route of ``application`` to an App Service, in routing order.
+
+    A class routed under several paths, or both behind and outside a strict
+    origin validator, appears once for each.
+    """
+    seen: set[tuple[int, str, bool]] = set()
+
+    def visit(app: Any, prefix: str, guarded: bool) -> Iterator[Route]:
+        if app is None or (id(app), prefix, guarded) in seen:
             return
-        seen.add((id(app), prefix))
+        seen.add((id(app), prefix, guarded))
+        guarded = guarded or _refuses_missing_origin(app)
         mapping = getattr(app, "application_mapping", None)
-        if isinstance(mapping, dict):  # ProtocolTypeRouter: only WebSockets matter
-            visit(mapping.get("websocket"), prefix)
+        if isinstance(mapping, Mapping):  # ProtocolTypeRouter: only WebSockets matter
+            yield from visit(mapping.get("websocket"), prefix, guarded)
             return
-        routes = getattr(app, "routes", None)
-        if isinstance(routes, (list, tuple)):  # URLRouter
-            for route in routes:
-                pattern = getattr(route, "pattern", "")
-                visit(getattr(route, "callback", None), prefix + str(pattern))
+        routed = getattr(app, "routes", None)
+        if isinstance(routed, (list, tuple)):  # URLRouter
+            for route in routed:
+                pattern = str(getattr(route, "pattern", ""))
+                yield from visit(getattr(route, "callback", None), prefix + pattern, guarded)
             return
         consumer = getattr(app, "consumer_class", None)
         if isinstance(consumer, type):
             if issubclass(consumer, AppWebsocketConsumer):
-                entry = found.get(consumer)
-                if entry is None:
-                    entry = found[consumer] = _entry(consumer)
-                if prefix not in entry.paths:
-                    entry.paths.append(prefix)
+                yield Route(consumer, prefix, guarded)
             return
         for attr in _WRAPPED:
             inner = getattr(app, attr, None)
             if inner is not None and inner is not app:
-                visit(inner, prefix)
+                yield from visit(inner, prefix, guarded)
                 return
 
-    visit(application, "")
+    return visit(application, "", False)
+
+
+def walk(application: Any) -> list[ServiceEntry]:
+    """Return the App Services routed by ``application``, in routing order."""
+    found: dict[type, ServiceEntry] = {}
+    for route in routes(application):
+        entry = found.get(route.consumer)
+        if entry is None:
+            entry = found[route.consumer] = _entry(route.consumer)
+        if route.path not in entry.paths:
+            entry.paths.append(route.path)
     return list(found.values())
 
 

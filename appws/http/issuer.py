@@ -11,10 +11,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.request import split_domain_port
 from django.views.decorators.csrf import csrf_protect
 
-from appws.conf import appws_settings, settings_app
+from appws.accounts import account_domain, instance_domain, login_password
 from appws.crypto import UndecryptablePassword
 from appws.models import App
 from appws.protocol import (
@@ -64,20 +63,8 @@ def _group_names(user: AbstractBaseUser) -> list[str]:
 
 
 def _domain(request: HttpRequest, app: App) -> str:
-    if app.domain:
-        return app.domain
-    configured: str | None = appws_settings()["DOMAIN"]
-    if configured:
-        return configured
-    host, _port = split_domain_port(request.get_host())
-    return host
-
-
-def _password(app: App) -> str:
-    # An APPWS["APPS"] entry of the same name shadows the row where services look
-    # Apps up (sources.load_app), so sign with the password they will check.
-    entry = settings_app(app.name)
-    return str(entry["password"]) if entry is not None else app.get_password()
+    # The instance domain a service would report for this App, so both agree.
+    return instance_domain(account_domain(app), request.get_host())
 
 
 def _unusable_field(request: HttpRequest, login: dict[str, Any]) -> JsonResponse | None:
@@ -233,7 +220,8 @@ def issue_login(request: HttpRequest) -> HttpResponse:
     if unusable is not None:
         return unusable
     try:
-        password = _password(app)
+        # Services check an APPWS["APPS"] entry of the same name first: sign with its password.
+        password = login_password(app)
     except UndecryptablePassword as error:
         login_logger.error("Login not issued (app=%r): %r", app.name, error)
         return _json(

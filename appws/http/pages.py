@@ -15,7 +15,7 @@ from django.middleware.csrf import get_token
 from django.views.decorators.http import require_safe
 
 from appws.builds import current_build, find_file
-from appws.conf import appws_settings
+from appws.conf import get_settings
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -60,7 +60,7 @@ def _allow_framing(response: HttpResponseBase) -> None:
     # Session cookies are SameSite=Lax by default, so a foreign frame does not
     # carry the site's login. FRAME_ANCESTORS narrows who may frame them.
     response.xframe_options_exempt = True  # type: ignore[attr-defined]
-    ancestors = appws_settings()["FRAME_ANCESTORS"]
+    ancestors = get_settings().frame_ancestors
     if ancestors is not None:
         sources = " ".join(["'self'", *ancestors])
         response["Content-Security-Policy"] = f"frame-ancestors {sources}"

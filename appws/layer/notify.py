@@ -9,7 +9,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from appws.conf import appws_settings
 from appws.layer import events
 from appws.layer.capacity import count_lost, current_topic
 from appws.layer.outage import is_layer_outage, retry_once
@@ -34,7 +33,7 @@ async def anotify(topic: str, message: Mapping[str, Any], *, layer: str = "defau
     channel_layer = get_channel_layer(layer)
     if channel_layer is None:
         raise RuntimeError("appws.notify needs a channel layer: configure CHANNEL_LAYERS")
-    group = group_name(topic, appws_settings()["GROUP_PREFIX"])
+    group = group_name(topic)
     token = current_topic.set(topic)
     try:
         await retry_once(lambda: channel_layer.group_send(group, event))

@@ -7,24 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appws import protocol
+from appws.accounts import AppAccount
 
-
-@dataclass(frozen=True)
-class AppAccount:
-    """An App a service can log in: its name, shared secret and what it may do.
-
-    ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
-    ``permissions`` are the Django permissions (``"app_label.codename"``) that
-    sessions of this App carry; ``check_logins`` names the Apps whose passwords
-    its sessions may verify with ``AppCheckLogin``; a disabled App refuses logins.
-    """
-
-    name: str
-    password: str = field(repr=False)
-    domain: str | None = None
-    permissions: frozenset[str] = frozenset()
-    enabled: bool = True
-    check_logins: frozenset[str] = frozenset()
+__all__ = ["AppAccount", "Session"]
 
 
 @dataclass

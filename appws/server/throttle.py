@@ -32,7 +32,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 
-from appws.conf import appws_settings
+from appws.conf import get_settings
 from appws.layer.outage import is_layer_outage
 
 logger = logging.getLogger("appws.login")
@@ -224,7 +224,7 @@ class Slot:
         """Count a failure in the slot's window; True when the address is now blocked."""
         if not self._finish():
             return False
-        length = appws_settings()["LOGIN_FAILURE_WINDOW"]
+        length = get_settings().login_failure_window
         try:
             failures = await _increment(self._window.failed, self._window.seconds_left(length))
         except Exception as error:
@@ -232,7 +232,7 @@ class Slot:
                 raise
             logger.warning("a failed login went uncounted: the cache is unreachable")
             return False
-        blocked: bool = failures >= appws_settings()["LOGIN_FAILURE_LIMIT"]
+        blocked = failures >= get_settings().login_failure_limit
         if blocked:  # the waiters are refused now rather than at their deadline
             self._local.wake(everyone=True)
         return blocked
@@ -256,11 +256,11 @@ async def reserve(address: str, timeout: float | None = None) -> Slot:
 
 
 async def _reserve(address: str, timeout: float | None) -> Slot:
-    options = appws_settings()
-    limit: int = options["LOGIN_FAILURE_LIMIT"]
-    length: float = options["LOGIN_FAILURE_WINDOW"]
+    current = get_settings()
+    limit = current.login_failure_limit
+    length = current.login_failure_window
     if timeout is None:
-        timeout = options["LOGIN_TIMEOUT"] or length
+        timeout = current.login_slot_timeout
     key = (
         _PREFIX
         + hashlib.blake2b(

@@ -491,3 +491,20 @@ def test_an_outgoing_limit_above_daphnes_default_warns(settings: Any) -> None:
 def test_an_outgoing_limit_at_daphnes_default_passes(settings: Any) -> None:
     settings.APPWS = {"MAX_OUTGOING_BYTES": 1024 * 1024}
     assert checks.check_appws_setting(None) == []
+
+
+# -- the route walker the catalogue and the origin check share ----------------------
+
+
+def test_routes_name_each_service_its_path_and_whether_a_validator_refuses_no_origin() -> None:
+    from appws.catalogue import routes, walk
+
+    found = {
+        (route.consumer, route.path, route.refuses_missing_origin) for route in routes(guarded)
+    }
+    plain = {(route.consumer, route.path) for route in routes(_services())}
+    assert found == {(consumer, path, True) for consumer, path in plain}
+    assert {consumer for consumer, _ in plain} == {EchoService, NotesService}
+    chat = list(routes(only_chat_guarded))
+    assert chat and not any(route.refuses_missing_origin for route in chat)
+    assert [entry.paths for entry in walk(guarded)] == [entry.paths for entry in walk(_services())]

@@ -412,6 +412,17 @@ def test_settings_entry_shadowing_a_row_signs_with_its_password(alice: User) -> 
 
 
 @pytest.mark.django_db
+def test_settings_entry_shadowing_a_row_issues_its_domain(alice: User) -> None:
+    # "notes" is in APPWS["APPS"] with domain notes.example.com: services report that
+    # domain for it, so the issued login carries it too, not the row's (empty) one.
+    row = make_app("notes", password="row-password")
+    grant(alice, row)
+    login = post(logged_in(alice), {"app": "notes", "challenge": CHALLENGE}).json()
+    assert login["domain"] == "notes.example.com"
+    assert verify_login(login, CHALLENGE, "notes-secret")
+
+
+@pytest.mark.django_db
 def test_undecryptable_password_is_a_json_error(
     alice: User, notes: App, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

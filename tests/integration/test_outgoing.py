@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 
 from appws import AppWebsocketConsumer, anotify, mt
-from appws.conf import DEFAULTS
+from appws.conf import DEFAULTS, AppwsSettings
 from appws.layer import capacity
 from appws.layer.topics import group_name
 from appws.protocol import LoginKind
@@ -168,7 +168,7 @@ async def test_the_send_window_closes_a_session_handed_too_much(connect, setting
 
 
 def test_a_pbx_connection_has_its_own_window() -> None:
-    options = dict(DEFAULTS)
+    options = AppwsSettings.from_setting(None)
     assert DEFAULTS["PBX_SEND_WINDOW_BYTES"] > DEFAULTS["SEND_WINDOW_BYTES"]
     for kind in LoginKind:
         session = Session("a", "", "", "", "", None, None, "", kind=kind)

@@ -147,3 +147,11 @@ async def test_the_faster_in_memory_layer_sweeps_at_most_once_a_second():
     finally:
         type(layer).__mro__[1]._clean_expired = original
     assert len(sweeps) == 1
+
+
+async def test_group_names_default_to_the_configured_prefix(connect, settings):
+    settings.APPWS = {**settings.APPWS, "GROUP_PREFIX": "site2"}
+    assert group_name("notes").startswith("site2.t.notes.")
+    comm = await connect(login=("notes", "notes-secret"))
+    await subscribe(comm, "board", "s1")
+    assert get_channel_layer().groups.get(group_name("board"))

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 
-from appws.conf import settings_app
+from appws.accounts import is_settings_app
 from appws.crypto import UndecryptablePassword, reencrypt_password
 from appws.management.channel_layer import warn_if_server_not_told
 from appws.models import App, app_name_list
@@ -146,7 +146,7 @@ class Command(BaseCommand):
             ) from None
 
     def _warn_if_in_settings(self, name: str) -> None:
-        if settings_app(name) is not None:
+        if is_settings_app(name):
             self.stderr.write(
                 self.style.WARNING(
                     f"App {name!r} is also defined in the APPWS['APPS'] setting, which takes "

@@ -1,10 +1,15 @@
-"""The ``APPWS`` setting: one dict in the Django settings, merged over defaults."""
+"""The keys of the ``APPWS`` setting and their defaults, each with what it means.
+
+This dict is the only place a default is written: the typed settings object
+(:class:`appws.conf.AppwsSettings`) has one attribute per key and no defaults
+of its own, and the system checks quote these values in their hints.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from appws.protocol import DEFAULT_MAX_MESSAGE_BYTES
 
 DEFAULTS: dict[str, Any] = {
     # App name -> {"password": str, "domain": str, "permissions": [str, ...],
@@ -28,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     # Largest accepted text frame, in UTF-8 bytes. Keep the server's own limit
     # (daphne --websocket-max-message-size) above it, or the server closes the
     # socket before appws can answer.
-    "MAX_MESSAGE_BYTES": 1024 * 1024,
+    "MAX_MESSAGE_BYTES": DEFAULT_MAX_MESSAGE_BYTES,
     # Largest accepted text frame before the connection has logged in, in UTF-8
     # bytes: a client that knows no password gets no more than this parsed and
     # hashed. A PBX's AppLogin, the largest real one, is a few KiB. Capped by
@@ -107,31 +112,3 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURE_LIMIT": 10,
     "LOGIN_FAILURE_WINDOW": 300,
 }
-
-
-def appws_settings() -> dict[str, Any]:
-    """Return the ``APPWS`` setting merged over :data:`DEFAULTS`."""
-    configured = getattr(settings, "APPWS", None) or {}
-    unknown = set(configured) - set(DEFAULTS)
-    if unknown:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            f"Unknown APPWS setting(s): {', '.join(sorted(unknown))}. "
-            f"Known: {', '.join(sorted(DEFAULTS))}."
-        )
-    return {**DEFAULTS, **configured}
-
-
-def settings_app(name: str) -> dict[str, Any] | None:
-    """Return the ``APPWS["APPS"]`` entry of App ``name``, checked, or None."""
-    entry = appws_settings()["APPS"].get(name)
-    if entry is None:
-        return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("password"), str):
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            f'APPWS["APPS"][{name!r}] must be a dict with a string "password"'
-        )
-    return entry
