@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from appws.exceptions import AppwsError
-from appws.server.handlers import mt
 
 if TYPE_CHECKING:
     from appws.accounts import AppAccount
     from appws.layer.notify import anotify, notify, notify_on_commit
     from appws.server.consumer import AppWebsocketConsumer
+    from appws.server.handlers import mt
     from appws.server.session import Session
 
 __version__ = "0.1.0"
@@ -27,9 +27,11 @@ __all__ = [
     "notify_on_commit",
 ]
 
-# The consumer and notify import Django settings-dependent code; load them on
-# first use so `import appws` works before settings are configured.
+# Everything but the exceptions imports Django: load it on first use, so that
+# `import appws` works before settings are configured and the Django-free parts
+# (appws.protocol, appws.client, the process helpers of appws.testing) stay so.
 _LAZY = {
+    "mt": "appws.server.handlers",
     "AppWebsocketConsumer": "appws.server.consumer",
     "anotify": "appws.layer.notify",
     "notify": "appws.layer.notify",
