@@ -27,7 +27,7 @@ from channels.layers import get_channel_layer
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from appws.conf import appws_settings
+from appws.conf import get_settings
 from appws.layer import events
 
 logger = logging.getLogger("appws.live")
@@ -38,7 +38,7 @@ STALE_AFTER_BEATS = 3
 
 def stale_cutoff() -> datetime:
     """Processes (and their sessions) not seen since this moment are stale."""
-    seconds = appws_settings()["HEARTBEAT_SECONDS"] * STALE_AFTER_BEATS
+    seconds = get_settings().heartbeat_seconds * STALE_AFTER_BEATS
     return timezone.now() - timedelta(seconds=seconds)
 
 
@@ -100,7 +100,7 @@ class _Registry:
                 await task
 
     async def _heartbeat(self) -> None:
-        interval = appws_settings()["HEARTBEAT_SECONDS"]
+        interval = get_settings().heartbeat_seconds
         while True:
             await asyncio.sleep(interval)
             try:

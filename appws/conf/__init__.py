@@ -23,29 +23,14 @@ outgoing frame, behaves as written.
 
 from __future__ import annotations
 
-from typing import Any
-
 from appws.conf.defaults import DEFAULTS
-from appws.conf.settings import AppwsSettings, appws_settings, get_settings
+from appws.conf.settings import AppwsSettings, get_settings
 from appws.conf.validation import Problem, problems
 
 __all__ = [
     "DEFAULTS",
     "AppwsSettings",
     "Problem",
-    "appws_settings",
     "get_settings",
     "problems",
-    "settings_app",
 ]
-
-
-def settings_app(name: str) -> dict[str, Any] | None:
-    """The checked ``APPWS["APPS"]`` entry of App ``name``, or None.
-
-    Kept for callers not yet moved to :func:`appws.accounts.settings_entry`.
-    """
-    from appws.accounts import settings_entry  # accounts builds on conf, not the reverse
-
-    entry = settings_entry(name)
-    return None if entry is None else dict(entry)

@@ -113,8 +113,3 @@ def _forget_settings(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_forget_settings, dispatch_uid="appws.conf.settings")
-
-
-def appws_settings() -> dict[str, Any]:
-    """The settings as a dict of ``APPWS`` keys, a copy (prefer :func:`get_settings`)."""
-    return get_settings().as_dict()

@@ -11,7 +11,9 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from appws.server.session import AppAccount, Session
+from appws.accounts import AppAccount
+from appws.conf import AppwsSettings
+from appws.server.session import Session
 
 
 class ConnectionState(enum.Enum):
@@ -48,7 +50,7 @@ class Connection(Sender, Protocol):
     challenge: str | None
     channel_name: str
     #: The settings, read once when the connection opened.
-    options: dict[str, Any]
+    options: AppwsSettings
 
     @property
     def apps(self) -> Sequence[str]:
@@ -68,7 +70,7 @@ class Connection(Sender, Protocol):
 
     @property
     def host(self) -> str:
-        """The host the client connected to (the Host header, without port)."""
+        """The Host header the client sent ("" without one)."""
 
     async def reply(
         self, request: Mapping[str, Any], payload: Mapping[str, Any], *, mt: str | None = None

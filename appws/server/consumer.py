@@ -24,7 +24,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from appws import protocol
-from appws.conf import appws_settings
+from appws.conf import get_settings
 from appws.layer import events
 from appws.protocol import CloseCode
 from appws.server import dispatch, replies, reserved
@@ -75,12 +75,12 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self.challenge: str | None = None
         self._state = ConnectionState.CONNECTING
         self._released = False
-        self.options = options = appws_settings()
+        self.options = options = get_settings()
         self._gate = FrameGate(options)
-        self._max_outgoing: int = options["MAX_OUTGOING_BYTES"]
-        self._send_window = SendWindow(options["SEND_WINDOW_SECONDS"])
+        self._max_outgoing: int = options.max_outgoing_bytes
+        self._send_window = SendWindow(options.send_window_seconds)
         self._subscriptions = Subscriptions(self, None, "", options, type(self).__qualname__)
-        self._tracking = LiveTracking(options["TRACK_SESSIONS"])
+        self._tracking = LiveTracking(options.track_sessions)
         self.where = ClientScope({})
         self._login_timer: asyncio.TimerHandle | None = None
         self._timeout_task: asyncio.Task[None] | None = None
@@ -340,7 +340,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
 
     async def websocket_connect(self, message: Any) -> None:
         origin = self.where.header(b"origin")
-        if origin is not None and not origin_allowed(origin, self.options["ALLOWED_ORIGINS"]):
+        if origin is not None and not origin_allowed(origin, self.options.allowed_origins):
             log = LogLine(
                 logger,
                 logging.WARNING,
@@ -355,7 +355,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         await super().websocket_connect(message)
         if self._state is ConnectionState.CONNECTING:
             self._state = ConnectionState.OPEN
-        timeout = self.options["LOGIN_TIMEOUT"]
+        timeout = self.options.login_timeout
         if timeout and self._state is ConnectionState.OPEN:
             loop = asyncio.get_running_loop()
             self._login_timer = loop.call_later(timeout, self._login_timed_out)
@@ -389,5 +389,5 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
 
     @property
     def host(self) -> str:
-        """The host the client connected to, from the Host header."""
+        """The Host header the client sent ("" without one)."""
         return self.where.host

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from appws import protocol
+from appws.conf import AppwsSettings
 from appws.server import prelogin, throttle
 from appws.server.limits import RateLimiter
 
@@ -31,17 +32,17 @@ class FrameGate:
         "rate_limited",
     )
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self._max_bytes: int = options["MAX_MESSAGE_BYTES"]
-        self._max_login_bytes: int = min(options["MAX_LOGIN_MESSAGE_BYTES"], self._max_bytes)
-        self._max_containers: int = options["MAX_LOGIN_CONTAINERS"]
-        self._max_depth: int = options["MAX_DEPTH"]
-        self._max_src: int = options["MAX_SRC_LENGTH"]
-        self._max_before_login: int = options["MAX_MESSAGES_BEFORE_LOGIN"]
-        self._budget_rate: float = options["LOGIN_BYTES_PER_SECOND"]
-        self._budget_burst = 4 * self._max_login_bytes
+    def __init__(self, options: AppwsSettings) -> None:
+        self._max_bytes: int = options.max_message_bytes
+        self._max_login_bytes = options.login_frame_limit
+        self._max_containers: int = options.max_login_containers
+        self._max_depth: int = options.max_depth
+        self._max_src: int = options.max_src_length
+        self._max_before_login: int = options.max_messages_before_login
+        self._budget_rate: float = options.login_bytes_per_second
+        self._budget_burst = options.login_budget_burst
         self._before_login = 0
-        self.rate = RateLimiter(options["RATE_LIMIT"], options["RATE_BURST"])
+        self.rate = RateLimiter(options.rate_limit, options.rate_burst)
         #: The last frame counted was over the rate: answer it with ``rate-limited``.
         self.rate_limited = False
 

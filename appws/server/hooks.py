@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from appws.accounts import load_app
+from appws.accounts import AppAccount, load_app
 from appws.builds import current_build
 from appws.server.login import default_user
 from appws.server.reserved import default_app_info
-from appws.server.session import AppAccount, Session
+from appws.server.session import Session
 
 
 class ServiceHooks:

@@ -14,11 +14,12 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
 from appws import protocol
-from appws.conf import appws_settings
+from appws.accounts import instance_domain
+from appws.conf import get_settings
 from appws.exceptions import LoginFailed
 from appws.protocol.quoting import quote
 from appws.server.connection import Connection
-from appws.server.session import AppAccount, Session
+from appws.server.session import Session
 
 _STRING_LOGIN_FIELDS = (*protocol.LOGIN_FIELDS, "digest", "pbxObj")
 
@@ -81,7 +82,7 @@ async def check_login(
         dn=message.get("dn") or "",
         info=message.get("info"),
         pbx_obj=message.get("pbxObj"),
-        instance_domain=instance_domain(account, conn.host),
+        instance_domain=instance_domain(account.domain, conn.host),
         kind=protocol.login_kind(message),
         permissions=account.permissions,
         session_key=protocol.session_key(challenge, account.password),
@@ -91,25 +92,17 @@ async def check_login(
     return session
 
 
-def instance_domain(account: AppAccount, host: str) -> str:
-    """The domain ``AppLoginResult`` names: the App's, else ``APPWS["DOMAIN"]``, else ``host``."""
-    if account.domain:
-        return account.domain
-    configured: str | None = appws_settings()["DOMAIN"]
-    return configured or host
-
-
 async def map_user(conn: Connection, session: Session) -> None:
     """Find the session's Django user and check it may open the App (settings decide)."""
-    options = appws_settings()
-    if not (options["MAP_USERS"] or options["REQUIRE_USER_ACCESS"]):
+    options = get_settings()
+    if not (options.map_users or options.require_user_access):
         return
     session.user = user = await conn.get_user(session)
-    if options["REQUIRE_USER_ACCESS"]:
+    if options.require_user_access:
         access = f"appws.open_{session.app}"
         if user is None or not await sync_to_async(user.has_perm)(access):
             raise LoginFailed(f"user {quote(session.sip)} may not open App {quote(session.app)}")
-    if options["REQUIRE_USER_PERMISSIONS"]:
+    if options.require_user_permissions:
         granted: set[str] = (
             await sync_to_async(user.get_all_permissions)() if user is not None else set()
         )

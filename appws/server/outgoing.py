@@ -10,8 +10,6 @@ no more than a budget of bytes per session within ``SEND_WINDOW_SECONDS``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from appws.conf import AppwsSettings
 from appws.exceptions import AppwsError
@@ -32,16 +30,13 @@ class FrameTooLarge(AppwsError):
         self.limit = limit
 
 
-def send_window_bytes(session: Session | None, settings: AppwsSettings | Mapping[str, Any]) -> int:
+def send_window_bytes(session: Session | None, settings: AppwsSettings) -> int:
     """The bytes ``session`` may be handed per window: a PBX's connection gets more.
 
     ``session`` is None before a login. A PBX streams far more than a browser
-    (replication, call control), so it has its own budget. ``settings`` may also
-    be the dict ``appws_settings()`` returns, as long as the consumer holds one.
+    (replication, call control), so it has its own budget.
     """
     pbx = session is not None and session.kind is LoginKind.PBX
-    if isinstance(settings, Mapping):
-        return int(settings["PBX_SEND_WINDOW_BYTES" if pbx else "SEND_WINDOW_BYTES"])
     return settings.pbx_send_window_bytes if pbx else settings.send_window_bytes
 
 

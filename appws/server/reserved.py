@@ -16,8 +16,7 @@ from django.apps import apps as django_apps
 from django.core.cache import cache
 
 from appws import protocol
-from appws.accounts import cache_key
-from appws.conf import settings_app
+from appws.accounts import cache_key, is_settings_app
 from appws.exceptions import LoginFailed
 from appws.protocol import CloseCode
 from appws.protocol.quoting import quote
@@ -121,7 +120,7 @@ async def check_build(conn: Connection, message: dict[str, Any], frame: str) -> 
 
 async def keep_alive(conn: Connection, message: dict[str, Any], frame: str) -> None:
     """``KeepAlive``: nothing, or a ``KeepAlive`` back when ``KEEPALIVE_ECHO`` is on."""
-    if conn.options["KEEPALIVE_ECHO"]:
+    if conn.options.keepalive_echo:
         await conn.reply(message, {}, mt="KeepAlive")
 
 
@@ -271,7 +270,7 @@ async def admin_disconnect(conn: Connection) -> None:
 
 async def default_app_info(app: str, fallback: Mapping[str, Any]) -> Mapping[str, Any]:
     """The ``AppInfoResult`` of ``app`` from its App row, else ``fallback``."""
-    if settings_app(app) is None and django_apps.is_installed("appws"):
+    if not is_settings_app(app) and django_apps.is_installed("appws"):
         from appws.models import App
 
         row = await App.objects.filter(name=app).afirst()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.http.request import split_domain_port
-
 
 class ClientScope:
     """The client's address, the headers it sent, the route it came in on."""
@@ -36,9 +34,8 @@ class ClientScope:
 
     @property
     def host(self) -> str:
-        """The host the client connected to, from the Host header, without port."""
-        value = self.header(b"host")
-        return split_domain_port(value)[0] if value is not None else ""
+        """The Host header the client sent ("" without one)."""
+        return self.header(b"host") or ""
 
     def header(self, name: bytes) -> str | None:
         """The value of header ``name`` (lowercase bytes), or None."""

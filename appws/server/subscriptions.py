@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from appws import protocol
+from appws.conf import AppwsSettings
 from appws.exceptions import AppwsError
 from appws.layer.capacity import count_dropped
 from appws.layer.outage import is_layer_outage, retry_once
@@ -32,13 +33,13 @@ class Subscriptions:
     """Subscribe, unsubscribe, deliver indications, survive layer outages."""
 
     def __init__(
-        self, sender: Sender, layer: Any, channel_name: str, options: dict[str, Any], owner: str
+        self, sender: Sender, layer: Any, channel_name: str, options: AppwsSettings, owner: str
     ) -> None:
         self._sender = sender
         self._layer_or_none = layer
         self._channel = channel_name
         self._options = options
-        self._prefix: str = options["GROUP_PREFIX"]
+        self._prefix: str = options.group_prefix
         self._owner = owner  # the service's class name, for log lines
         # topic -> the src of each subscription to it (None: subscribed without src)
         self._topics: dict[str, list[str | None]] = {}
@@ -57,7 +58,7 @@ class Subscriptions:
         """Subscribe to ``topic`` with ``src``; the same pair again changes nothing."""
         sources = self._topics.get(topic)
         if sources is None or src not in sources:
-            limit = self._options["MAX_SUBSCRIPTIONS"]
+            limit = self._options.max_subscriptions
             if sum(map(len, self._topics.values())) >= limit:
                 raise AppwsError(
                     "too-many-subscriptions",
@@ -82,7 +83,7 @@ class Subscriptions:
     def _schedule_group_refresh(self) -> None:
         # channels_redis forgets a group member after its group_expiry (a day
         # by default), and a PBX stays connected for weeks: re-add in time.
-        seconds = self._options["GROUP_REFRESH_SECONDS"]
+        seconds = self._options.group_refresh_seconds
         if self._group_refresh is None and seconds:
             loop = asyncio.get_running_loop()
             self._group_refresh = loop.call_later(seconds, self._refresh_groups_soon)
@@ -154,7 +155,7 @@ class Subscriptions:
         if not sources or self._closed:
             return
         message = event["message"]
-        budget: int = self._options["MAX_INDICATION_BYTES"]
+        budget: int = self._options.max_indication_bytes
         handed = 0
         too_large: FrameTooLarge | None = None
         oversized = 0

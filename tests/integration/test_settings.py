@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from appws.conf import DEFAULTS, AppwsSettings, appws_settings, get_settings, problems
+from appws.conf import DEFAULTS, AppwsSettings, get_settings, problems
 
 
 def test_every_key_is_an_attribute_with_the_default(settings: Any) -> None:
@@ -32,7 +32,7 @@ def test_the_settings_fixture_rebuilds_it(settings: Any) -> None:
     settings.APPWS = {**settings.APPWS, "MAX_DEPTH": 7}
     assert get_settings() is not before
     assert get_settings().max_depth == 7
-    assert appws_settings()["MAX_DEPTH"] == 7
+    assert get_settings().as_dict()["MAX_DEPTH"] == 7
 
 
 def test_override_settings_rebuilds_it_and_restores_it() -> None:
