@@ -8,9 +8,10 @@ from appws.exceptions import AppwsError
 from appws.server.handlers import mt
 
 if TYPE_CHECKING:
+    from appws.accounts import AppAccount
     from appws.layer.notify import anotify, notify, notify_on_commit
     from appws.server.consumer import AppWebsocketConsumer
-    from appws.server.session import AppAccount, Session
+    from appws.server.session import Session
 
 __version__ = "0.1.0"
 
@@ -33,7 +34,7 @@ _LAZY = {
     "anotify": "appws.layer.notify",
     "notify": "appws.layer.notify",
     "notify_on_commit": "appws.layer.notify",
-    "AppAccount": "appws.server.session",
+    "AppAccount": "appws.accounts",
     "Session": "appws.server.session",
 }
 

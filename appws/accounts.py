@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.apps import apps as django_apps
@@ -10,7 +11,25 @@ from django.core.cache import cache
 
 from appws.conf import appws_settings, settings_app
 from appws.layer.outage import is_layer_outage
-from appws.server.session import AppAccount
+
+
+@dataclass(frozen=True)
+class AppAccount:
+    """An App a service can log in: its name, shared secret and what it may do.
+
+    ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
+    ``permissions`` are the Django permissions (``"app_label.codename"``) that
+    sessions of this App carry; ``check_logins`` names the Apps whose passwords
+    its sessions may verify with ``AppCheckLogin``; a disabled App refuses logins.
+    """
+
+    name: str
+    password: str = field(repr=False)
+    domain: str | None = None
+    permissions: frozenset[str] = frozenset()
+    enabled: bool = True
+    check_logins: frozenset[str] = frozenset()
+
 
 _CACHE_PREFIX = "appws:app:"
 

@@ -8,23 +8,8 @@ from typing import Any
 
 from appws import protocol
 
-
-@dataclass(frozen=True)
-class AppAccount:
-    """An App a service can log in: its name, shared secret and what it may do.
-
-    ``domain`` is the service instance's domain, sent back in ``AppLoginResult``;
-    ``permissions`` are the Django permissions (``"app_label.codename"``) that
-    sessions of this App carry; ``check_logins`` names the Apps whose passwords
-    its sessions may verify with ``AppCheckLogin``; a disabled App refuses logins.
-    """
-
-    name: str
-    password: str = field(repr=False)
-    domain: str | None = None
-    permissions: frozenset[str] = frozenset()
-    enabled: bool = True
-    check_logins: frozenset[str] = frozenset()
+# Re-exported for the modules that imported it from here; its home is appws.accounts.
+from appws.accounts import AppAccount as AppAccount
 
 
 @dataclass
