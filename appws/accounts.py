@@ -92,7 +92,7 @@ async def _cached(operation: Awaitable[Any]) -> Any:
         return None
 
 
-async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
+async def load_app(name: str) -> AppAccount | None:
     """Return App ``name`` from ``APPWS["APPS"]``, else from the App table.
 
     Database rows are cached in Django's cache for ``APP_CACHE_SECONDS``.
@@ -105,7 +105,7 @@ async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
     from appws.crypto import decrypt_password
 
     key = cache_key(name)
-    row = await _cached(cache.aget(key)) if use_cache else None
+    row = await _cached(cache.aget(key))
     if not (isinstance(row, tuple) and len(row) == _ROW_LENGTH):
         # Missing, or cached by an older version of appws (a shared cache).
         row = await sync_to_async(_database_row)(name)
