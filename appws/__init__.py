@@ -47,3 +47,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'appws' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazy names too, so that dir(appws) and completion show the whole API.
+    return sorted(set(globals()) | set(_LAZY))

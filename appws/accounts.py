@@ -154,7 +154,7 @@ async def _cached(operation: Awaitable[Any]) -> Any:
         return None
 
 
-async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
+async def load_app(name: str) -> AppAccount | None:
     """Return App ``name`` from ``APPWS["APPS"]``, else from the App table.
 
     Database rows are cached in Django's cache for ``APP_CACHE_SECONDS``.
@@ -167,7 +167,7 @@ async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
     from appws.crypto import decrypt_password
 
     key = cache_key(name)
-    row = await _cached(cache.aget(key)) if use_cache else None
+    row = await _cached(cache.aget(key))
     if not (isinstance(row, tuple) and len(row) == _ROW_LENGTH):
         # Missing, or cached by an older version of appws (a shared cache).
         row = await sync_to_async(_database_row)(name)
@@ -188,3 +188,27 @@ async def load_app(name: str, *, use_cache: bool = True) -> AppAccount | None:
 def forget_app(name: str) -> None:
     """Drop App ``name`` from the cache (called when it changes)."""
     cache.delete(cache_key(name))
+
+
+async def forget_app_now(name: str) -> None:
+    """Drop App ``name`` from the cache, from async code; an unreachable cache is no error."""
+    await _cached(cache.adelete(cache_key(name)))
+
+
+async def database_app_info(name: str) -> dict[str, Any] | None:
+    """The ``AppInfoResult`` payload from App ``name``'s row.
+
+    None for an App from ``APPWS["APPS"]`` (its service's ``app_info`` answers) or
+    without a row.
+    """
+    if is_settings_app(name) or not django_apps.is_installed("appws"):
+        return None
+    from appws.models import App
+
+    row = await App.objects.filter(name=name).afirst()
+    if row is None:
+        return None
+    return {
+        "info": {"hidden": row.hidden, "apis": row.info_apis},
+        "serviceInfo": {"apis": row.service_apis},
+    }

@@ -5,6 +5,9 @@ thing appws would refuse or misread; the system checks (``appws.checks``) turn
 them into ``manage.py check`` errors and warnings. The same records decide what
 the running server refuses (see :mod:`appws.conf`): :func:`fatal_problem` for the
 setting as a whole, :func:`app_password_problem` for one ``APPS`` entry.
+
+Long because it is the one home of those rules: split, a rule's message, hint and
+check id would drift apart from its neighbours'.
 """
 
 from __future__ import annotations

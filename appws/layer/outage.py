@@ -9,10 +9,6 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-class LayerUnavailable(Exception):
-    """The channel layer could not be reached; the operation may succeed later."""
-
-
 def is_layer_outage(error: BaseException) -> bool:
     """Whether ``error`` means the channel layer's server is unreachable right now."""
     if isinstance(error, (OSError, asyncio.TimeoutError, EOFError)):

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from appws.accounts import AppAccount, load_app
+from appws.accounts import AppAccount, database_app_info, load_app
 from appws.builds import current_build
 from appws.server.login import default_user
-from appws.server.reserved import default_app_info
 from appws.server.session import Session
 
 
@@ -48,7 +47,7 @@ class ServiceHooks:
         The default uses the App row (hidden, info_apis, service_apis) for Apps
         from the database, else the class attribute ``app_info``.
         """
-        return await default_app_info(app, self.app_info)
+        return await database_app_info(app) or self.app_info
 
     def get_build(self) -> str | None:
         """Called on ``CheckBuild``: return the current build number, or None.

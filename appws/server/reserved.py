@@ -12,11 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps as django_apps
-from django.core.cache import cache
-
 from appws import protocol
-from appws.accounts import cache_key, is_settings_app
+from appws.accounts import forget_app_now
 from appws.exceptions import LoginFailed
 from appws.protocol import CloseCode
 from appws.protocol.quoting import quote
@@ -235,7 +232,7 @@ async def app_changed(conn: Connection) -> None:
     session = conn.session
     if session is None or conn.state is ConnectionState.CLOSED:
         return
-    await cache.adelete(cache_key(session.app))  # this process's cache may be local
+    await forget_app_now(session.app)  # this process's cache may be local
     account = await conn.get_app(session.app)
     if account is None or not account.enabled:
         reason, code = "App disabled or removed", CloseCode.APP_WITHDRAWN
@@ -266,17 +263,3 @@ async def admin_disconnect(conn: Connection) -> None:
         session.sip if session else None,
     )
     await conn.end(CloseCode.ADMIN_DISCONNECT, "disconnected by an administrator", log=log)
-
-
-async def default_app_info(app: str, fallback: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The ``AppInfoResult`` of ``app`` from its App row, else ``fallback``."""
-    if not is_settings_app(app) and django_apps.is_installed("appws"):
-        from appws.models import App
-
-        row = await App.objects.filter(name=app).afirst()
-        if row is not None:
-            return {
-                "info": {"hidden": row.hidden, "apis": row.info_apis},
-                "serviceInfo": {"apis": row.service_apis},
-            }
-    return fallback

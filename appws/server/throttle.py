@@ -13,6 +13,11 @@ Each process also counts the slots it holds per address (never asking the cache
 for more than the limit), and its waiting logins sleep until one of its own
 slots is given back; slots given back by other processes are noticed by
 retrying with a bounded backoff (not needed with a per-process LocMemCache).
+
+Long because the cache's counters, this process's share and the waiting loop are
+one piece of accounting: each step's correctness (cancellation, windows ending,
+another process's slots) depends on the others, and the tests replace its cache
+calls here.
 """
 
 from __future__ import annotations

@@ -18,11 +18,10 @@ from django.test import Client
 from django.urls import reverse
 
 from appws import AppWebsocketConsumer, mt
-from appws.accounts import load_app
+from appws.accounts import AppAccount, load_app
 from appws.http.issuer import APP_PAGE_PREFIX
 from appws.models import App
 from appws.protocol import js_stringify, login_digest, verify_login
-from appws.server.session import AppAccount
 from appws.testing import AppwsCommunicator
 
 URL = "/appws/login"

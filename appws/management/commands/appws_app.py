@@ -3,6 +3,9 @@
 Passwords are read from an environment variable (``--password-env VAR``) or
 from standard input (``--password-stdin``), never from the command line, where
 other users could see them in the process list, and are never printed.
+
+Long because it is one command (Django finds a command by its module) with a
+subcommand for each thing an App has, sharing the lookups and the password input.
 """
 
 from __future__ import annotations
