@@ -24,7 +24,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from appws.conf import get_settings
@@ -195,6 +195,11 @@ def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:
             sessions,
         )
     return server_pk, came_back
+
+
+def live_session_count() -> Count:
+    """An App annotation: how many of its sessions are on processes still alive."""
+    return Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
 
 
 def sweep_stale_processes() -> tuple[int, int]:

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 
 from appws.accounts import is_settings_app
+from appws.live_sessions import live_session_count
 from appws.models import App, app_name_list
 
 if TYPE_CHECKING:
@@ -22,13 +23,6 @@ if TYPE_CHECKING:
 else:  # Django's classes are not subscriptable at run time
     AppForm = forms.ModelForm
     AppModelAdmin = admin.ModelAdmin
-
-
-def _live_sessions_count() -> Count:
-    """Count the App's sessions on processes that are still alive."""
-    from appws.live_sessions import stale_cutoff
-
-    return Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
 
 
 class AppAdminForm(AppForm):
@@ -123,7 +117,7 @@ class AppAdmin(AppModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[App]:
         queryset = super().get_queryset(request)
-        return queryset.annotate(live_session_count=_live_sessions_count())
+        return queryset.annotate(live_session_count=live_session_count())
 
     @admin.display(description="Live sessions", ordering="live_session_count")
     def live_sessions(self, obj: App) -> int:

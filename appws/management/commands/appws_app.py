@@ -19,7 +19,6 @@ from typing import Any
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Count, Q
 
 from appws.accounts import is_settings_app
 from appws.crypto import UndecryptablePassword, reencrypt_password
@@ -209,10 +208,9 @@ class Command(BaseCommand):
         )
 
     def _list(self, options: dict[str, Any]) -> None:
-        from appws.live_sessions import stale_cutoff
+        from appws.live_sessions import live_session_count
 
-        live = Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
-        apps = App.objects.annotate(live_sessions=live).prefetch_related(
+        apps = App.objects.annotate(live_sessions=live_session_count()).prefetch_related(
             "permissions__content_type"
         )
         rows: list[dict[str, Any]] = [

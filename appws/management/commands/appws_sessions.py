@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from appws import live_sessions
 from appws.management.channel_layer import require_shared_layer
-from appws.models import LiveSession, ServerProcess
+from appws.models import LiveSession
 
 
 class Command(BaseCommand):
@@ -39,11 +39,9 @@ class Command(BaseCommand):
         if options["sip"]:
             sessions = sessions.filter(sip=options["sip"])
         if options["sweep"]:
-            stale = ServerProcess.objects.filter(last_seen__lt=live_sessions.stale_cutoff())
-            _total, counts = stale.delete()
+            processes, rows = live_sessions.sweep_stale_processes()
             self.stdout.write(
-                f"Removed {counts.get('appws.ServerProcess', 0)} stopped server process(es) "
-                f"and {counts.get('appws.LiveSession', 0)} session row(s)."
+                f"Removed {processes} stopped server process(es) and {rows} session row(s)."
             )
         elif options["disconnect"]:
             if not (options["app"] or options["sip"] or options["all"]):
