@@ -121,6 +121,25 @@ async def test_disabling_the_app_closes_its_sessions(connect, settings):
     await assert_closed(comm, CloseCode.APP_WITHDRAWN)
 
 
+async def test_an_app_change_reaches_its_sessions_while_the_cache_is_unreachable(
+    connect, settings, monkeypatch
+):
+    from django.core.cache import caches
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionRefusedError("the cache's server is down")
+
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
+    app = await sync_to_async(make_app)()
+    comm, _ = await login(connect)
+    backend = type(caches["default"])
+    for name in ("aget", "aset", "adelete"):
+        monkeypatch.setattr(backend, name, unreachable)
+    app.enabled = False
+    await sync_to_async(app.save)()
+    await assert_closed(comm, CloseCode.APP_WITHDRAWN)
+
+
 async def test_deleting_the_app_closes_its_sessions(connect, settings):
     settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
     app = await sync_to_async(make_app)()
