@@ -1,8 +1,10 @@
 """What the parts of a session see of it: its state, and the consumer's small interface.
 
-The consumer is made of parts (the reserved message types, the login, the
-subscriptions, the frame gate); each is typed against :class:`Connection` or a
-narrower protocol here, never against the consumer class, so no part imports it.
+The consumer is made of parts. Those that act on the session (the reserved
+message types, the login, the reactions to App changes, the subscriptions) are
+typed against :class:`Connection` or the narrower :class:`Sender` here, never
+against the consumer class, so no part imports it; the others (the frame gate,
+the live-session tracking, the client scope) take plain values.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ class Connection(Sender, Protocol):
     ) -> None:
         """End the session: log once, close the socket, release what it holds."""
 
-    async def start_session(self, session: Session) -> None:
-        """Enter the logged-in state as ``session``."""
+    async def start_session(self, session: Session) -> bool:
+        """Enter the logged-in state as ``session``; False when the session already ended."""
 
     async def get_app(self, name: str) -> AppAccount | None:
         """The consumer's hook: App ``name`` with its password, or None."""
@@ -118,4 +120,5 @@ class LogLine:
         self.args = args
 
     def emit(self) -> None:
-        self.logger.log(self.level, self.message, *self.args)
+        # stacklevel: the record names the code that ended the session, not this line.
+        self.logger.log(self.level, self.message, *self.args, stacklevel=3)

@@ -27,7 +27,7 @@ from appws import protocol
 from appws.conf import get_settings
 from appws.layer import events
 from appws.protocol import CloseCode
-from appws.server import dispatch, replies, reserved
+from appws.server import dispatch, reactions, replies, reserved
 from appws.server.connection import ConnectionState, LogLine
 from appws.server.frames import FrameGate
 from appws.server.handlers import Handler, collect_handlers
@@ -43,7 +43,6 @@ from appws.server.tracking import LiveTracking, live_fields
 __all__ = ["AppWebsocketConsumer"]
 
 logger = logging.getLogger("appws")
-login_logger = logging.getLogger("appws.login")
 
 
 class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
@@ -92,8 +91,13 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         """Where this session is in its life."""
         return self._state
 
-    async def start_session(self, session: Session) -> None:
-        """Enter the logged-in state as ``session`` (``AppLogin`` succeeded)."""
+    async def start_session(self, session: Session) -> bool:
+        """Enter the logged-in state as ``session`` (``AppLogin`` succeeded).
+
+        False, changing nothing, when the session ended meanwhile (login deadline).
+        """
+        if self._state is ConnectionState.CLOSED:
+            return False
         self.session = session
         self._state = ConnectionState.LOGGED_IN
         self._stop_login_timer()
@@ -101,6 +105,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         # must already find its row.
         fields = live_fields(session, self.channel_name, self.peer, type(self))
         await self._tracking.start(session, fields)
+        return True
 
     async def end(
         self, code: int | None, reason: str | None = None, *, log: LogLine | None = None
@@ -161,7 +166,10 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         """Send one message; ``FrameTooLarge`` (nothing sent) above ``MAX_OUTGOING_BYTES``."""
         text, size = protocol.encode_frame(content)
         if await self.send_frame(text, size) and close:
-            await self.end(1000)
+            log = LogLine(
+                logger, logging.DEBUG, "%s closed its connection", type(self).__qualname__
+            )
+            await self.end(1000, log=log)
 
     def check_size(self, size: int) -> None:
         """Raise ``FrameTooLarge`` for a frame of ``size`` bytes the server must not get."""
@@ -288,7 +296,8 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         await dispatch.route(self, message, frame, self.handlers, self._apis)
 
     async def _send_frame_error(self, error: protocol.FrameError) -> None:
-        await self.send_json({"mt": "Error", "error": error.code, "errorText": error.text})
+        answer = {"mt": reserved.ANSWER_TO_UNREADABLE, "error": error.code, "errorText": error.text}
+        await self.send_json(answer)
 
     # -- subscriptions -----------------------------------------------------
 
@@ -330,11 +339,11 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
 
     async def appws_app_changed(self, event: Mapping[str, Any]) -> None:
         """Called when this session's App changed: refresh it, or end the session."""
-        await reserved.app_changed(self)
+        await reactions.app_changed(self)
 
     async def appws_disconnect(self, event: Mapping[str, Any]) -> None:
         """Called when an administrator disconnects this session."""
-        await reserved.admin_disconnect(self)
+        await reactions.admin_disconnect(self)
 
     # -- connection --------------------------------------------------------
 

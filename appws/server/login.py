@@ -15,7 +15,6 @@ from django.contrib.auth import get_user_model
 
 from appws import protocol
 from appws.accounts import instance_domain
-from appws.conf import get_settings
 from appws.exceptions import LoginFailed
 from appws.protocol.quoting import quote
 from appws.server.connection import Connection
@@ -94,7 +93,7 @@ async def check_login(
 
 async def map_user(conn: Connection, session: Session) -> None:
     """Find the session's Django user and check it may open the App (settings decide)."""
-    options = get_settings()
+    options = conn.options
     if not (options.map_users or options.require_user_access):
         return
     session.user = user = await conn.get_user(session)

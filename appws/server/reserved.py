@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from appws import protocol
-from appws.accounts import forget_app_now
 from appws.exceptions import LoginFailed
 from appws.protocol import CloseCode
 from appws.protocol.quoting import quote
@@ -78,7 +77,8 @@ async def app_login(conn: Connection, message: dict[str, Any], frame: str) -> No
         session.domain,
         conn.peer,
     )
-    await conn.start_session(session)
+    if not await conn.start_session(session):
+        return  # the login deadline passed while it was checked: the session is over
     await conn.reply(message, {"ok": True, "domain": session.instance_domain})
     await conn.logged_in()
 
@@ -97,6 +97,9 @@ async def _refuse_login(
         message.get("domain"),
         conn.peer,
     )
+    if conn.state is ConnectionState.CLOSED:
+        log.emit()  # ended meanwhile (login deadline): the refusal is still worth its line
+        return
     await conn.end(code, log=log)
 
 
@@ -222,44 +225,3 @@ ANSWER_TO_UNREADABLE = "Error"
 
 #: Message types no ``@mt`` handler may take (without ``api``).
 RESERVED_MTS = frozenset({*RESERVED, ANSWER_TO_UNREADABLE})
-
-
-# -- changes made elsewhere --------------------------------------------------------
-
-
-async def app_changed(conn: Connection) -> None:
-    """The session's App changed: take its new permissions, or end the session."""
-    session = conn.session
-    if session is None or conn.state is ConnectionState.CLOSED:
-        return
-    await forget_app_now(session.app)  # this process's cache may be local
-    account = await conn.get_app(session.app)
-    if account is None or not account.enabled:
-        reason, code = "App disabled or removed", CloseCode.APP_WITHDRAWN
-    elif protocol.session_key(session.challenge, account.password) != session.session_key:
-        reason, code = "App password changed: log in again", CloseCode.LOGIN_FAILED
-    else:
-        session.permissions = account.permissions
-        return
-    log = LogLine(
-        login_logger,
-        logging.INFO,
-        "ending session of App %r (sip %r): %r",
-        session.app,
-        session.sip,
-        reason,
-    )
-    await conn.end(code, reason, log=log)
-
-
-async def admin_disconnect(conn: Connection) -> None:
-    """An administrator ended the session."""
-    session = conn.session
-    log = LogLine(
-        login_logger,
-        logging.INFO,
-        "session of App %r (sip %r) disconnected by an administrator",
-        session.app if session else None,
-        session.sip if session else None,
-    )
-    await conn.end(CloseCode.ADMIN_DISCONNECT, "disconnected by an administrator", log=log)

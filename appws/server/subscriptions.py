@@ -55,7 +55,12 @@ class Subscriptions:
         return bool(self._topics)
 
     async def add(self, topic: str, src: str | None) -> None:
-        """Subscribe to ``topic`` with ``src``; the same pair again changes nothing."""
+        """Subscribe to ``topic`` with ``src``; the same pair again changes nothing.
+
+        Once the session has ended, nothing: no group may outlive its release.
+        """
+        if self._closed:
+            return
         sources = self._topics.get(topic)
         if sources is None or src not in sources:
             limit = self._options.max_subscriptions

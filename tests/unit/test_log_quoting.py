@@ -9,7 +9,7 @@ into the log as they are. The rule this test holds every logging call to:
 - each ``%r``/``%a`` placeholder is fine (``repr`` escapes control characters);
 - a number placeholder (``%d``, ``%f``, ...) is fine: it can only print a number;
 - a ``%s`` is allowed only for a string literal, a call of ``quote()`` (the one helper
-  that quotes client text, ``appws/handshake.py``) or an expression in
+  that quotes client text, ``appws/protocol/quoting.py``) or an expression in
   :data:`SERVER_MADE`;
 - anything else (``%c``, ``%(name)s``, ``*`` widths, ``*args``) is refused.
 
@@ -45,7 +45,10 @@ SERVER_MADE = {
 #: logged by ``end()``: checked here as a logging call of its own.
 LOG_LINE = "LogLine"
 #: The one logging call whose message is not a literal: it forwards a checked LogLine.
-FORWARDER = ("server/connection.py", "self.logger.log(self.level, self.message, *self.args)")
+FORWARDER = (
+    "server/connection.py",
+    "self.logger.log(self.level, self.message, *self.args, stacklevel=3)",
+)
 
 QUOTING_HELPER = "quote"
 
