@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appws import AppWebsocketConsumer, mt
+from appws.server.reserved import RESERVED_MTS
 
 
 class Base(AppWebsocketConsumer):
@@ -67,7 +68,7 @@ def test_two_methods_of_one_class_for_one_mt_is_an_error():
                 return {}
 
 
-@pytest.mark.parametrize("reserved", ["AppLogin", "AppChallenge", "CheckBuild", "KeepAlive"])
+@pytest.mark.parametrize("reserved", sorted(RESERVED_MTS))
 def test_reserved_message_types_cannot_be_handled(reserved):
     with pytest.raises(TypeError, match="handled by appws"):
         mt(reserved)
