@@ -5,6 +5,14 @@ its ``last_seen`` every ``HEARTBEAT_SECONDS`` while it holds sessions. A row
 whose process has been silent for three heartbeats is stale (the process
 crashed or was killed): every live process deletes stale processes, and their
 sessions with them, on each beat; the admin marks such rows as stale meanwhile.
+
+A row also lists the channel-layer groups its session is in, written *before*
+the session joins a group (writes of concurrent joins share one round trip), so
+that whoever sweeps a crashed process can take its channels out of them.
+
+Long because the row writes, the heartbeat and the group write-ahead share one
+registry's state (its records, its process row, its event loop); the sweep
+itself lives in :mod:`appws.stale`.
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ import socket
 import time
 import uuid
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -29,17 +38,14 @@ from django.utils import timezone
 
 from appws.conf import get_settings
 from appws.layer import events
+from appws.stale import STALE_AFTER_BEATS as STALE_AFTER_BEATS
+from appws.stale import asweep_stale_processes, delete_stale, leave_now
+from appws.stale import stale_cutoff as stale_cutoff
+from appws.stale import sweep_stale_processes as sweep_stale_processes
 
 logger = logging.getLogger("appws.live")
 
 PROCESS_IDENT = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-STALE_AFTER_BEATS = 3
-
-
-def stale_cutoff() -> datetime:
-    """Processes (and their sessions) not seen since this moment are stale."""
-    seconds = get_settings().heartbeat_seconds * STALE_AFTER_BEATS
-    return timezone.now() - timedelta(seconds=seconds)
 
 
 @dataclass(eq=False)
@@ -48,12 +54,20 @@ class LiveRecord:
 
     ``fields`` are the row's columns; ``pk`` is the row while there is one;
     the consumer sets ``last_activity`` (``time.time()``) on every frame, and the
-    heartbeat writes it to the row.
+    heartbeat writes it to the row. ``groups`` are the channel-layer groups the
+    session is in (the consumer adds one before joining it, removes it after
+    leaving it); ``written`` those the row lists. ``rejoin`` re-adds the
+    session to its groups (after a sweep took it out while it was alive).
     """
 
     fields: dict[str, Any]
     pk: int | None = None
     last_activity: float = field(default_factory=time.time)
+    groups: set[str] = field(default_factory=set)
+    written: frozenset[str] = frozenset()
+    rejoin: Callable[[], Awaitable[None]] | None = None
+    #: Done once the first write of the row has ended (either way).
+    created: asyncio.Future[None] | None = None
 
 
 class _Registry:
@@ -66,6 +80,12 @@ class _Registry:
         self.server_pk: int | None = None
         self.last_beat = 0.0
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        # Records waiting for their groups to be written, and the task writing them.
+        self._waiting: list[tuple[LiveRecord, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        # Records re-created after a sweep: rejoined again on the next beat, in case
+        # the sweeper's group_discard came after the first rejoin.
+        self._revived: list[LiveRecord] = []
 
     def _start_lock(self) -> asyncio.Lock:
         # One lock per event loop: a lock must not be shared across loops.
@@ -81,10 +101,61 @@ class _Registry:
             if self.task is None or self.task.done():
                 self.server_pk = await database_sync_to_async(_touch_server)()
                 self.task = asyncio.get_running_loop().create_task(self._heartbeat())
-        record.pk = await database_sync_to_async(_create_row)(
-            {**record.fields, "server_id": self.server_pk}
-        )
+        await self._create(record, self.server_pk)
         self.records.add(record)
+
+    @staticmethod
+    async def _create(record: LiveRecord, server_pk: int | None) -> None:
+        record.pk = None
+        record.created = created = asyncio.get_running_loop().create_future()
+        try:
+            groups = frozenset(record.groups)
+            record.pk = await database_sync_to_async(_create_row)(
+                {**record.fields, "server_id": server_pk, "groups": sorted(groups)}
+            )
+            record.written = groups
+        finally:
+            created.set_result(None)
+
+    async def write_groups(self, record: LiveRecord) -> None:
+        """Return once the row of ``record`` lists each of its groups (or it has no row).
+
+        Records waiting meanwhile are written together, in one round trip.
+        """
+        if record.pk is None and record.created is not None:
+            await record.created  # a join during the row's write waits for the row
+        if record.pk is not None and not record.groups <= record.written:
+            await self._enqueue(record)
+
+    def _enqueue(self, record: LiveRecord) -> asyncio.Future[None]:
+        # One writer at a time, so that a later write never loses to an earlier one.
+        loop = asyncio.get_running_loop()
+        writer = self._writer
+        if writer is None or writer.done() or writer.get_loop() is not loop:
+            self._waiting = [entry for entry in self._waiting if entry[1].get_loop() is loop]
+            self._writer = loop.create_task(self._write_waiting())
+        waiter = loop.create_future()
+        self._waiting.append((record, waiter))
+        return waiter
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            rows = {r.pk: (r, frozenset(r.groups)) for r, _ in batch if r.pk is not None}
+            try:
+                await database_sync_to_async(_store_groups)(
+                    {pk: sorted(groups) for pk, (_, groups) in rows.items()}
+                )
+            except Exception:
+                # The subscription goes ahead; the next heartbeat writes the groups.
+                logger.exception("could not record the channel-layer groups of a live session")
+            else:
+                for record, groups in rows.values():
+                    record.written = groups
+            finally:
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     async def remove(self, record: LiveRecord) -> None:
         self.records.discard(record)
@@ -118,20 +189,36 @@ class _Registry:
         }
         server_pk, came_back = await database_sync_to_async(_beat)(self.server_pk, active)
         self.server_pk = server_pk
+        revived, self._revived = self._revived, []
         if came_back:
-            # Our rows were removed with our process row: put them back.
-            for record in list(self.records):
-                record.pk = await database_sync_to_async(_create_row)(
-                    {**record.fields, "server_id": server_pk}
-                )
+            # Our rows were removed with our process row, our channels taken out of
+            # their groups: put both back.
+            revived = self._revived = list(self.records)
+            for record in revived:
+                await self._create(record, server_pk)
+        # Groups left since the last beat (and joins whose write failed).
+        changed = [r for r in list(self.records) if r.pk is not None and r.groups != r.written]
+        if changed:
+            await asyncio.gather(*map(self._enqueue, changed))
+        await asweep_stale_processes()
+        for record in revived:
+            await _rejoin(record)
 
 
 _registry = _Registry()
 
 
-async def register(fields: dict[str, Any]) -> LiveRecord:
-    """Record a new session as a LiveSession row; return the record its consumer keeps."""
-    record = LiveRecord(fields)
+async def register(
+    fields: dict[str, Any],
+    groups: set[str] | None = None,
+    rejoin: Callable[[], Awaitable[None]] | None = None,
+) -> LiveRecord:
+    """Record a new session as a LiveSession row; return the record its consumer keeps.
+
+    ``groups`` is the session's set of channel-layer groups (kept by reference);
+    ``rejoin`` re-adds the session to them.
+    """
+    record = LiveRecord(fields, groups=set() if groups is None else groups, rejoin=rejoin)
     await _registry.add(record)
     return record
 
@@ -144,6 +231,11 @@ async def unregister(record: LiveRecord) -> None:
 async def beat() -> None:
     """Run one heartbeat now (tests and shutdown hooks)."""
     await _registry.beat()
+
+
+async def write_groups(record: LiveRecord) -> None:
+    """Write ``record.groups`` to its row before the session joins a new group."""
+    await _registry.write_groups(record)
 
 
 def _touch_server() -> int:
@@ -169,10 +261,27 @@ def _create_row(fields: dict[str, Any]) -> int:
     return int(row.pk)
 
 
+def _store_groups(groups: dict[int, list[str]]) -> None:
+    from appws.models import LiveSession
+
+    # One UPDATE for the whole batch (a CASE over the primary keys).
+    rows = [LiveSession(pk=pk, groups=names) for pk, names in groups.items()]
+    LiveSession.objects.bulk_update(rows, ["groups"])
+
+
 def _delete_row(pk: int) -> None:
     from appws.models import LiveSession
 
     LiveSession.objects.filter(pk=pk).delete()
+
+
+async def _rejoin(record: LiveRecord) -> None:
+    if record.rejoin is None:
+        return
+    try:
+        await record.rejoin()
+    except Exception:  # the layer's outage handling rejoins anyway
+        logger.exception("could not rejoin the groups of a swept live session")
 
 
 def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:
@@ -187,27 +296,12 @@ def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:
         LiveSession.objects.filter(pk=pk).update(
             last_activity=datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())
         )
-    processes, sessions = sweep_stale_processes()
-    if processes:
-        logger.info(
-            "removed %d stopped server process(es) and %d of their session row(s)",
-            processes,
-            sessions,
-        )
     return server_pk, came_back
 
 
 def live_session_count() -> Count:
     """An App annotation: how many of its sessions are on processes still alive."""
     return Count("livesession", filter=Q(livesession__server__last_seen__gte=stale_cutoff()))
-
-
-def sweep_stale_processes() -> tuple[int, int]:
-    """Delete stale server processes and their sessions; return how many of each."""
-    from appws.models import ServerProcess
-
-    _total, removed = ServerProcess.objects.filter(last_seen__lt=stale_cutoff()).delete()
-    return removed.get("appws.ServerProcess", 0), removed.get("appws.LiveSession", 0)
 
 
 def _send(channel_names: list[str], event: dict[str, Any]) -> None:
@@ -225,8 +319,8 @@ def disconnect_sessions(queryset: QuerySet[Any]) -> int:
     Returns how many sessions were told or removed.
     """
     cutoff = stale_cutoff()
-    stale = queryset.filter(server__last_seen__lt=cutoff)
-    removed, _ = stale.delete()
+    _processes, removed, held = delete_stale(queryset)
+    leave_now(held)
     names = list(
         queryset.filter(server__last_seen__gte=cutoff).values_list("channel_name", flat=True)
     )

@@ -166,6 +166,13 @@ class LiveSession(models.Model):
     )
     connected_at = models.DateTimeField()
     last_activity = models.DateTimeField()
+    groups = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="The channel-layer groups of the session's subscriptions, so that a sweep "
+        "of a crashed process takes its channel out of them.",
+    )
 
     class Meta:
         ordering = ["-connected_at"]

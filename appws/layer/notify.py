@@ -10,7 +10,12 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from appws.layer import events
-from appws.layer.capacity import count_lost, current_topic
+from appws.layer.capacity import (
+    collecting_full_queues,
+    count_lost,
+    current_topic,
+    report_full_queues,
+)
 from appws.layer.outage import is_layer_outage, retry_once
 from appws.layer.topics import group_name
 
@@ -36,7 +41,9 @@ async def anotify(topic: str, message: Mapping[str, Any], *, layer: str = "defau
     group = group_name(topic)
     token = current_topic.set(topic)
     try:
-        await retry_once(lambda: channel_layer.group_send(group, event))
+        with collecting_full_queues() as full:
+            await retry_once(lambda: channel_layer.group_send(group, event))
+        await report_full_queues(channel_layer, topic, full)
     finally:
         current_topic.reset(token)
 

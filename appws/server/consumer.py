@@ -237,8 +237,14 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         if layer is not None:
             self.channel_name = await layer.new_channel()
             self._subscriptions = Subscriptions(
-                self, layer, self.channel_name, self.options, type(self).__qualname__
+                self,
+                layer,
+                self.channel_name,
+                self.options,
+                type(self).__qualname__,
+                membership=self._tracking,
             )
+            self._tracking.rejoin = self._subscriptions.rejoin
             sources.append(self._subscriptions.receive)
         try:
             with contextlib.suppress(StopConsumer):

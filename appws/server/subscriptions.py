@@ -3,14 +3,15 @@
 One subscription per ``(topic, src)``; indications are stamped with each
 subscription's ``src``; a channel-layer outage costs no subscription (the groups
 are re-added when the layer is back). The consumer holds one
-:class:`Subscriptions` and hands it the frames to send through a :class:`Sender`.
+:class:`Subscriptions` and hands it the frames to send through a :class:`Sender`;
+a :class:`Membership` hears of every group the session joins and leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -29,13 +30,38 @@ logger = logging.getLogger("appws")
 EVERY_SRC: Any = object()
 
 
+class Membership(Protocol):
+    """Who keeps the session's groups where a sweep of a crashed process finds them."""
+
+    async def joining(self, group: str) -> None:
+        """Called before the session's channel joins ``group``; return once it is kept."""
+
+    def left(self, group: str) -> None:
+        """Called after the session's channel left ``group``."""
+
+
+class _NoMembership:
+    async def joining(self, group: str) -> None:
+        return None
+
+    def left(self, group: str) -> None:
+        return None
+
+
 class Subscriptions:
     """Subscribe, unsubscribe, deliver indications, survive layer outages."""
 
     def __init__(
-        self, sender: Sender, layer: Any, channel_name: str, options: AppwsSettings, owner: str
+        self,
+        sender: Sender,
+        layer: Any,
+        channel_name: str,
+        options: AppwsSettings,
+        owner: str,
+        membership: Membership | None = None,
     ) -> None:
         self._sender = sender
+        self._membership = membership or _NoMembership()
         self._layer_or_none = layer
         self._channel = channel_name
         self._options = options
@@ -72,6 +98,8 @@ class Subscriptions:
         if sources is None:
             group = group_name(topic, self._prefix)
             layer = self._layer()
+            # Kept first: a crash right after the join must leave a trace to sweep.
+            await self._membership.joining(group)
             try:
                 await retry_once(lambda: layer.group_add(group, self._channel))
             except Exception as error:
@@ -108,6 +136,11 @@ class Subscriptions:
             # The outage path of the receive loop rejoins everything anyway.
         self._schedule_group_refresh()
 
+    async def rejoin(self) -> None:
+        """Re-add the session to every subscribed group (a sweep took it out)."""
+        for topic in list(self._topics):
+            await self._layer().group_add(group_name(topic, self._prefix), self._channel)
+
     def _stop_group_refresh(self) -> None:
         if self._group_refresh is not None:
             self._group_refresh.cancel()
@@ -128,12 +161,15 @@ class Subscriptions:
             if sources:
                 return True
         del self._topics[topic]
+        group = group_name(topic, self._prefix)
         try:
-            await self._layer().group_discard(group_name(topic, self._prefix), self._channel)
+            await self._layer().group_discard(group, self._channel)
         except Exception as error:
             # Forgotten locally, which is what counts: a stale group entry expires.
             if not is_layer_outage(error):
                 raise
+            return True  # still kept: a sweep may take the channel out yet
+        self._membership.left(group)
         return True
 
     async def remove_all(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.apps import apps as django_apps
@@ -15,20 +17,31 @@ login_logger = logging.getLogger("appws.login")
 
 
 class LiveTracking:
-    """The live-session record of one connection (``TRACK_SESSIONS``)."""
+    """The live-session record of one connection (``TRACK_SESSIONS``).
 
-    __slots__ = ("enabled", "record")
+    Also the session's :class:`~appws.server.subscriptions.Membership`: the row
+    lists the session's groups, so that a sweep after a crash can leave them.
+    """
+
+    __slots__ = ("_started", "enabled", "groups", "record", "rejoin")
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and django_apps.is_installed("appws")
         self.record: live_sessions.LiveRecord | None = None
+        #: The session's channel-layer groups (shared with its record).
+        self.groups: set[str] = set()
+        #: Re-adds the session to its groups; the consumer sets it.
+        self.rejoin: Callable[[], Awaitable[None]] | None = None
+        self._started: asyncio.Future[None] | None = None
 
     async def start(self, session: Session, fields: dict[str, Any]) -> None:
         """Write the row of ``session``; a failure is logged, never raised."""
         if not self.enabled:
             return
+        # A join while the row is being written waits for it.
+        self._started = started = asyncio.get_running_loop().create_future()
         try:
-            self.record = await live_sessions.register(fields)
+            self.record = await live_sessions.register(fields, self.groups, self.rejoin)
         except Exception:
             # Tracking must not cost the login: the session works, unlisted.
             login_logger.exception(
@@ -37,6 +50,20 @@ class LiveTracking:
                 session.app,
                 session.sip,
             )
+        finally:
+            started.set_result(None)
+
+    async def joining(self, group: str) -> None:
+        """Before joining ``group``: the row lists it once this returns."""
+        self.groups.add(group)
+        if self._started is not None:
+            await self._started
+        if self.record is not None:
+            await live_sessions.write_groups(self.record)
+
+    def left(self, group: str) -> None:
+        """After leaving ``group``: the next heartbeat writes the row."""
+        self.groups.discard(group)
 
     def touch(self) -> None:
         """Note activity now (a frame came in); the heartbeat writes it."""

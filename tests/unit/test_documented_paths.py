@@ -19,6 +19,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 #: Dotted names the documents use for something other than Python.
 NOT_PYTHON = {
     "appws.login",  # logger
+    "appws.live",  # logger of the live-session heartbeat and sweep
     "appws.open_",  # permission prefix, appws.open_<name>
     "appws.js",  # the browser client's file
     "appws.test.mjs",  # its tests

@@ -25,7 +25,9 @@ class Command(BaseCommand):
             help="close the selected sessions (needs a channel layer shared with the server)",
         )
         actions.add_argument(
-            "--sweep", action="store_true", help="delete rows of server processes that stopped"
+            "--sweep",
+            action="store_true",
+            help="delete rows of server processes that stopped; their channels leave their groups",
         )
         parser.add_argument("--app", help="only sessions of this App")
         parser.add_argument("--sip", help="only sessions of this sip user")
