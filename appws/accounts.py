@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as django_apps
-from django.core.cache import cache
+from django.core.cache import cache as thread_cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import split_domain_port
 
+from appws.cache import process_cache
 from appws.conf import get_settings
 from appws.conf.validation import app_password_problem
 from appws.layer.outage import is_layer_outage
@@ -167,6 +168,7 @@ async def load_app(name: str) -> AppAccount | None:
     from appws.crypto import decrypt_password
 
     key = cache_key(name)
+    cache = process_cache()  # not a backend, and a pool, of this connection's own
     row = await _cached(cache.aget(key))
     if not (isinstance(row, tuple) and len(row) == _ROW_LENGTH):
         # Missing, or cached by an older version of appws (a shared cache).
@@ -187,12 +189,14 @@ async def load_app(name: str) -> AppAccount | None:
 
 def forget_app(name: str) -> None:
     """Drop App ``name`` from the cache (called when it changes)."""
-    cache.delete(cache_key(name))
+    # Called in whichever thread saved the App (an admin request's, a command's): Django's
+    # backend of that thread, not the process's one the event loop's logins share.
+    thread_cache.delete(cache_key(name))
 
 
 async def forget_app_now(name: str) -> None:
     """Drop App ``name`` from the cache, from async code; an unreachable cache is no error."""
-    await _cached(cache.adelete(cache_key(name)))
+    await _cached(process_cache().adelete(cache_key(name)))
 
 
 async def database_app_info(name: str) -> dict[str, Any] | None:
