@@ -8,6 +8,7 @@ domain, else ``APPWS["DOMAIN"]``, else the host name the client used.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from appws.layer.outage import is_layer_outage
 
 if TYPE_CHECKING:
     from appws.models import App
+
+logger = logging.getLogger("appws.accounts")
 
 
 @dataclass(frozen=True)
@@ -188,10 +191,24 @@ async def load_app(name: str) -> AppAccount | None:
 
 
 def forget_app(name: str) -> None:
-    """Drop App ``name`` from the cache (called when it changes)."""
-    # Called in whichever thread saved the App (an admin request's, a command's): Django's
-    # backend of that thread, not the process's one the event loop's logins share.
-    thread_cache.delete(cache_key(name))
+    """Drop App ``name`` from the cache (called when it changes); an unreachable cache is no error.
+
+    The change itself is stored, and the sessions are still told: an unreachable
+    cache cannot answer logins meanwhile, and a copy it kept through the outage
+    expires within ``APP_CACHE_SECONDS`` of the change, as every cached copy does.
+    """
+    try:
+        # Called in whichever thread saved the App (an admin request's, a command's): that
+        # thread's Django backend, not the process's one the event loop's logins share.
+        thread_cache.delete(cache_key(name))
+    except Exception as error:
+        if not is_layer_outage(error):
+            raise
+        logger.warning(
+            "App %r changed while the cache is unreachable: its cached copy, if the cache "
+            "kept one, may still be read for up to APP_CACHE_SECONDS",
+            name,
+        )
 
 
 async def forget_app_now(name: str) -> None:
