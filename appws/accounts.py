@@ -8,21 +8,25 @@ domain, else ``APPWS["DOMAIN"]``, else the host name the client used.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as django_apps
-from django.core.cache import cache
+from django.core.cache import cache as thread_cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import split_domain_port
 
+from appws.cache import process_cache
 from appws.conf import get_settings
 from appws.conf.validation import app_password_problem
 from appws.layer.outage import is_layer_outage
 
 if TYPE_CHECKING:
     from appws.models import App
+
+logger = logging.getLogger("appws.accounts")
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,7 @@ async def load_app(name: str) -> AppAccount | None:
     from appws.crypto import decrypt_password
 
     key = cache_key(name)
+    cache = process_cache()  # not a backend, and a pool, of this connection's own
     row = await _cached(cache.aget(key))
     if not (isinstance(row, tuple) and len(row) == _ROW_LENGTH):
         # Missing, or cached by an older version of appws (a shared cache).
@@ -186,13 +191,29 @@ async def load_app(name: str) -> AppAccount | None:
 
 
 def forget_app(name: str) -> None:
-    """Drop App ``name`` from the cache (called when it changes)."""
-    cache.delete(cache_key(name))
+    """Drop App ``name`` from the cache (called when it changes); an unreachable cache is no error.
+
+    The change itself is stored, and the sessions are still told: an unreachable
+    cache cannot answer logins meanwhile, and a copy it kept through the outage
+    expires within ``APP_CACHE_SECONDS`` of the change, as every cached copy does.
+    """
+    try:
+        # Called in whichever thread saved the App (an admin request's, a command's): that
+        # thread's Django backend, not the process's one the event loop's logins share.
+        thread_cache.delete(cache_key(name))
+    except Exception as error:
+        if not is_layer_outage(error):
+            raise
+        logger.warning(
+            "App %r changed while the cache is unreachable: its cached copy, if the cache "
+            "kept one, may still be read for up to APP_CACHE_SECONDS",
+            name,
+        )
 
 
 async def forget_app_now(name: str) -> None:
     """Drop App ``name`` from the cache, from async code; an unreachable cache is no error."""
-    await _cached(cache.adelete(cache_key(name)))
+    await _cached(process_cache().adelete(cache_key(name)))
 
 
 async def database_app_info(name: str) -> dict[str, Any] | None:

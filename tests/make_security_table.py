@@ -191,6 +191,13 @@ THROTTLE_CASES = [
         "refused (4429): one /64 is one client; `2001:db8:0:2::1` is not affected "
         "(`tests/integration/test_throttle.py`)",
     ),
+    (
+        "guesses while the cache is down",
+        "an `AppLogin` and an `AppCheckLogin` while the Redis holding Django's cache is stopped",
+        "no digest is checked (the count is unreachable: fails closed): `ok: false`, "
+        "`logins cannot be checked for a moment…`, the login closed with 4429, the "
+        "checking session kept (`tests/e2e/test_login_cache.py`)",
+    ),
 ]
 
 

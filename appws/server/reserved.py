@@ -179,6 +179,10 @@ async def app_check_login(conn: Connection, message: dict[str, Any], frame: str)
     try:
         # The same failure count as AppLogin: a session is no way around it.
         slot = await throttle.reserve(conn.peer)
+    except throttle.CacheUnavailable as refusal:
+        # Nothing checked and nothing counted: the session did nothing wrong, and stays.
+        await conn.reply(message, {"ok": False, "error": "unavailable", "errorText": refusal.text})
+        return
     except throttle.Throttled as refusal:
         await conn.reply(message, {"ok": False, "error": "throttled", "errorText": refusal.text})
         await _end_check_logins(conn, refusal.text)

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 
+from appws.cache import process_cache
 from appws.conf import get_settings
 from appws.layer.outage import is_layer_outage
 
@@ -90,7 +90,8 @@ def throttle_key(address: str) -> str:
 
 
 def _cache() -> BaseCache:
-    return caches["default"]
+    # Not caches["default"]: that is one backend, and pool, per connection's task.
+    return process_cache()
 
 
 async def _call(name: str, *args: Any) -> Any:

@@ -65,12 +65,16 @@ def provisioned_demo(database: Path) -> Iterator[DaphneProcess]:
 
 
 @contextlib.contextmanager
-def services_server(database: Path) -> Iterator[DaphneProcess]:
-    """The test services (``tests.e2e.asgi``, DEBUG off) under daphne, on ``database``."""
+def services_server(
+    database: Path, extra: Mapping[str, str] | None = None
+) -> Iterator[DaphneProcess]:
+    """The test services (``tests.e2e.asgi``, DEBUG off) under daphne, on ``database``;
+    ``extra`` is added to its environment (``tests/e2e/settings.py`` reads it)."""
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
         "APPWS_DEMO_DB": str(database),
         "DJANGO_DEBUG": "0",
+        **(extra or {}),
     }
     migrate(env)
     server = DaphneProcess("tests.e2e.asgi:application", env=env).start()

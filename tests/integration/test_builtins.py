@@ -169,3 +169,19 @@ async def test_app_check_login_from_a_throttled_address_closes_the_session(conne
     assert reply["ok"] is False and reply["error"] == "throttled" and reply["src"] == "c"
     assert reply["errorText"].startswith("too many failed logins from this address")
     assert (await admin.receive_output())["code"] == 4429
+
+
+async def test_app_check_login_while_the_cache_is_down_keeps_the_session(connect, monkeypatch):
+    from appws.server import throttle
+
+    admin = await connect("/apps/notes-admin", login=("notes-admin", "admin-secret"))
+
+    async def unreachable(name, *args):
+        raise ConnectionRefusedError("the cache's server is down")
+
+    monkeypatch.setattr(throttle, "_call", unreachable)
+    reply = await admin.request(check_login("notes", "notes-secret", src="c"))
+    assert reply["ok"] is False and reply["error"] == "unavailable" and reply["src"] == "c"
+    assert reply["errorText"].startswith("logins cannot be checked for a moment")
+    # Nothing was checked or counted: the session did nothing wrong and stays open.
+    assert (await admin.request({"mt": "AppInfo", "app": "notes"}))["mt"] == "AppInfoResult"

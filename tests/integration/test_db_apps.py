@@ -277,3 +277,28 @@ async def test_check_logins_of_a_database_app(connect):
         {"mt": "AppCheckLogin", **fields, "challenge": "42", "digest": digest}
     )
     assert reply["error"] == "forbidden"
+
+
+async def test_saving_an_app_while_the_cache_is_unreachable_stores_it_and_tells_sessions(
+    connect, settings, monkeypatch
+):
+    # The ORM's save (the admin, appws_app) drops the cached copy with a sync delete.
+    from django.core.cache import caches
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionRefusedError("the cache's server is down")
+
+    async def unreachable_async(*args, **kwargs):
+        unreachable()
+
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
+    app = await sync_to_async(make_app)()
+    comm, _ = await login(connect)
+    backend = type(caches["default"])
+    monkeypatch.setattr(backend, "delete", unreachable)
+    for name in ("aget", "aset", "adelete"):
+        monkeypatch.setattr(backend, name, unreachable_async)
+    app.enabled = False
+    await sync_to_async(app.save)()
+    await assert_closed(comm, CloseCode.APP_WITHDRAWN)
+    assert not await App.objects.filter(name=app.name, enabled=True).aexists()
