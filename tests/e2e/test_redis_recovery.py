@@ -1,7 +1,8 @@
 """What a client sees around a Redis outage, with two daphne processes on a real redis-server.
 
-Once Redis is back a broadcast either reaches every subscriber of the sending process
-or says ``unavailable``: never a success that reached fewer.
+A stored note is reported stored even when its indication is lost, and once Redis is
+back a broadcast either reaches every subscriber of the sending process or says
+``unavailable``: never a success that reached fewer.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def cluster(redis_server, tmp_path_factory) -> Iterator[tuple[DaphneProcess, Dap
         "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("recovery") / "db.sqlite3"),
         "APPWS_REDIS_URL": redis_server.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        "APPWS_NOTES_PASSWORD": "notes",
     }
     migrate(env)
     first = DaphneProcess(ASGI, env=env).start()
@@ -68,6 +70,30 @@ async def until_marker(ws, sender: str, mt: str = "Marker") -> list[tuple[str, s
         seen.append((message["mt"], message["from"]))
         if message["mt"] == mt and message["from"] == sender:
             return seen
+
+
+async def test_a_note_added_while_redis_is_down_is_reported_stored_and_stored_once(
+    cluster, redis_server
+):
+    first, _second = cluster
+    writer = await logged_in(f"{first.url}/apps/notes", "notes")
+    text = f"during the outage {uuid.uuid4().hex}"
+    redis_server.stop()
+    try:
+        # "Nothing happened": the subscription was not made, try again.
+        reply = await call(writer, {"mt": "SubscribeNotes", "src": "s"})
+        assert reply["error"] == "unavailable"
+        # "Done, but others may not have heard": the normal reply, never "unavailable".
+        reply = await call(writer, {"mt": "AddNote", "text": text, "src": "a"})
+        assert "error" not in reply, reply
+        assert reply["mt"] == "AddNoteResult" and reply["src"] == "a"
+        assert reply["note"]["text"] == text
+    finally:
+        redis_server.start()
+    listed = await call(writer, {"mt": "ListNotes"})
+    assert [note["text"] for note in listed["notes"]].count(text) == 1
+    assert "indication for topic 'notes' lost" in "".join(first.output)
+    await writer.close()
 
 
 async def test_the_first_broadcast_after_a_redis_restart_reaches_all_or_says_unavailable(
