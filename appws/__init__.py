@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from appws.exceptions import AppwsError
+from appws.exceptions import AppwsError, LayerUnavailable
 
 if TYPE_CHECKING:
     from appws.accounts import AppAccount
@@ -19,6 +19,7 @@ __all__ = [
     "AppAccount",
     "AppWebsocketConsumer",
     "AppwsError",
+    "LayerUnavailable",
     "Session",
     "__version__",
     "anotify",

@@ -27,3 +27,13 @@ class LoginFailed(Exception):
         super().__init__(text)
         self.text = text
         self.wrong_digest = wrong_digest
+
+
+class LayerUnavailable(ConnectionError):
+    """:func:`appws.notify` / :func:`appws.anotify` could not deliver: try again later.
+
+    Raised while the channel layer is unreachable, and after it answers again until
+    every session of this process has re-added its subscriptions: nothing was sent, or
+    not to everyone. A handler that lets it through answers ``error: "unavailable"``;
+    :func:`appws.notify_on_commit` logs and counts it instead.
+    """

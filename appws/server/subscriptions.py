@@ -2,7 +2,8 @@
 
 One subscription per ``(topic, src)``; indications are stamped with each
 subscription's ``src``; a channel-layer outage costs no subscription (the groups
-are re-added when the layer is back). The consumer holds one
+are re-added when the layer is back, by the process-wide
+:class:`~appws.layer.recovery.Recovery`). The consumer holds one
 :class:`Subscriptions` and hands it the frames to send through a :class:`Sender`;
 a :class:`Membership` hears of every group the session joins and leaves.
 """
@@ -10,7 +11,6 @@ a :class:`Membership` hears of every group the session joins and leaves.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
@@ -20,11 +20,10 @@ from appws.conf import AppwsSettings
 from appws.exceptions import AppwsError
 from appws.layer.capacity import count_dropped
 from appws.layer.outage import is_layer_outage, retry_once
+from appws.layer.recovery import Recovery, recovery_for
 from appws.layer.topics import group_name
 from appws.server.connection import Sender
 from appws.server.outgoing import FrameTooLarge
-
-logger = logging.getLogger("appws")
 
 #: ``remove(topic)`` without a src: every subscription to the topic.
 EVERY_SRC: Any = object()
@@ -72,6 +71,12 @@ class Subscriptions:
         self._closed = False
         self._group_refresh: asyncio.TimerHandle | None = None
         self._refresh_task: asyncio.Task[None] | None = None
+        self._recovery: Recovery | None = None
+        if layer is not None:
+            self._recovery = recovery_for(layer)
+            self._recovery.join(self)
+        # Held while re-adding groups, so that close() cannot discard a group in between.
+        self._rejoining = asyncio.Lock()
 
     def snapshot(self) -> dict[str, tuple[str | None, ...]]:
         """Topic -> the ``src`` of each live subscription to it."""
@@ -104,6 +109,7 @@ class Subscriptions:
                 await retry_once(lambda: layer.group_add(group, self._channel))
             except Exception as error:
                 if is_layer_outage(error):
+                    self._outage(error)
                     raise AppwsError(
                         "unavailable", "subscriptions are unavailable for a moment: try again"
                     ) from error
@@ -133,13 +139,8 @@ class Subscriptions:
         except Exception as error:
             if not is_layer_outage(error):
                 raise
-            # The outage path of the receive loop rejoins everything anyway.
+            self._outage(error)  # the recovery re-adds everything once the layer is back
         self._schedule_group_refresh()
-
-    async def rejoin(self) -> None:
-        """Re-add the session to every subscribed group (a sweep took it out)."""
-        for topic in list(self._topics):
-            await self._layer().group_add(group_name(topic, self._prefix), self._channel)
 
     def _stop_group_refresh(self) -> None:
         if self._group_refresh is not None:
@@ -182,8 +183,11 @@ class Subscriptions:
         """End every subscription for good: the session is over."""
         self._closed = True
         self._stop_group_refresh()
+        if self._recovery is not None:
+            self._recovery.leave(self)
         if self._layer_or_none is not None and self._topics:
-            await self.remove_all()
+            async with self._rejoining:
+                await self.remove_all()
 
     async def deliver(self, event: dict[str, Any]) -> None:
         """Send an indication from :func:`appws.notify`, once per subscription to its topic.
@@ -241,44 +245,29 @@ class Subscriptions:
             )
         return self._layer_or_none
 
+    def _outage(self, error: BaseException) -> None:
+        if self._recovery is not None:
+            self._recovery.outage(error)
+
     async def receive(self) -> Any:
         """The next event on the session's channel, waiting out outages of the layer."""
         while True:
             try:
                 return await self._layer().receive(self._channel)
             except Exception as error:
-                if not is_layer_outage(error):
+                if not is_layer_outage(error) or self._recovery is None:
                     raise
-                logger.warning(
-                    "channel layer unreachable (%s): %s keeps its socket and rejoins its "
-                    "subscriptions when the layer is back",
-                    type(error).__name__,
-                    self._owner,
-                )
-            await self._rejoin_groups()
+                # One process-wide probe decides when to try again; it also re-adds
+                # this session's groups (see appws.layer.recovery).
+                await self._recovery.wait(error)
 
-    async def _rejoin_groups(self) -> None:
-        """Wait for the layer to come back, then re-add every subscribed group.
+    async def rejoin(self) -> None:
+        """Re-add every subscribed group: a restarted layer, or a sweep, forgot them.
 
-        A restarted Redis has forgotten the groups; indications sent while it
-        was down are lost.
+        Indications sent while the session was out of its groups are lost.
         """
-        delay = 0.1
-        while True:
-            await asyncio.sleep(delay)  # backing off from an unreachable server
-            try:
-                await self._layer().new_channel()  # cheap probe of the layer
-                for topic in list(self._topics):
-                    group = group_name(topic, self._prefix)
-                    await self._layer().group_add(group, self._channel)
-            except Exception as error:
-                if not is_layer_outage(error):
-                    raise
-                delay = min(delay * 2, 2.0)
-                continue
-            logger.info(
-                "channel layer back: %s rejoined %d topic(s)",
-                self._owner,
-                len(self._topics),
-            )
-            return
+        async with self._rejoining:
+            for topic in list(self._topics):
+                if self._closed:
+                    return
+                await self._layer().group_add(group_name(topic, self._prefix), self._channel)

@@ -10,6 +10,8 @@ APPWS = {
     "APPS": {**APPWS["APPS"], "topics": {"password": "topics"}},
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
 }
+if os.environ.get("APPWS_NOTES_PASSWORD"):  # the demo's notes App without demo_setup
+    APPWS["APPS"]["notes"] = {"password": os.environ["APPWS_NOTES_PASSWORD"]}
 if os.environ.get("APPWS_LOGIN_FAILURE_LIMIT"):
     APPWS["LOGIN_FAILURE_LIMIT"] = int(os.environ["APPWS_LOGIN_FAILURE_LIMIT"])
 ROOT_URLCONF = "tests.e2e.urls"
