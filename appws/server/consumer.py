@@ -27,7 +27,7 @@ from appws import protocol
 from appws.conf import get_settings
 from appws.layer import events
 from appws.protocol import CloseCode
-from appws.server import dispatch, replies, reserved
+from appws.server import dispatch, replies, reserved, shutdown
 from appws.server.connection import ConnectionState, LogLine
 from appws.server.frames import FrameGate
 from appws.server.handlers import Handler, collect_handlers
@@ -94,6 +94,8 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
 
     async def start_session(self, session: Session) -> None:
         """Enter the logged-in state as ``session`` (``AppLogin`` succeeded)."""
+        if self._state is ConnectionState.CLOSED:
+            return  # ended while the login was checked (a stop, the login timeout)
         self.session = session
         self._state = ConnectionState.LOGGED_IN
         self._stop_login_timer()
@@ -150,6 +152,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self._stop_login_timer()
         await self._subscriptions.close()
         await self._tracking.stop()
+        shutdown.unregister(self)
 
     # -- sending -----------------------------------------------------------
 
@@ -232,6 +235,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
                 self, layer, self.channel_name, self.options, type(self).__qualname__
             )
             sources.append(self._subscriptions.receive)
+        shutdown.register(self)  # a graceful stop of the process ends this session
         try:
             with contextlib.suppress(StopConsumer):
                 await pump(sources, self.dispatch)
@@ -355,6 +359,9 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         await super().websocket_connect(message)
         if self._state is ConnectionState.CONNECTING:
             self._state = ConnectionState.OPEN
+        if shutdown.stopping():  # accepted to say so: the client reconnects elsewhere
+            await shutdown.end_for_restart(self)
+            return
         timeout = self.options.login_timeout
         if timeout and self._state is ConnectionState.OPEN:
             loop = asyncio.get_running_loop()
