@@ -29,6 +29,17 @@ logger = logging.getLogger("appws")
 EVERY_SRC: Any = object()
 
 
+def _cancelled() -> bool:
+    """Whether this task is being cancelled (the session is over).
+
+    A cancellation that lands inside redis-py's read timeout comes out as a
+    TimeoutError: taken for an outage, the receive loop would outlive its session.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return bool(cancelling is not None and cancelling())
+
+
 class Subscriptions:
     """Subscribe, unsubscribe, deliver indications, survive layer outages."""
 
@@ -206,7 +217,7 @@ class Subscriptions:
             try:
                 return await self._layer().receive(self._channel)
             except Exception as error:
-                if not is_layer_outage(error):
+                if not is_layer_outage(error) or _cancelled():
                     raise
                 logger.warning(
                     "channel layer unreachable (%s): %s keeps its socket and rejoins its "
