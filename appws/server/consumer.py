@@ -74,7 +74,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self.session: Session | None = None
         self.challenge: str | None = None
         self._state = ConnectionState.CONNECTING
-        self._released = False
+        self._released: asyncio.Event | None = None  # set once given back
         self.options = options = get_settings()
         self._gate = FrameGate(options)
         self._max_outgoing: int = options.max_outgoing_bytes
@@ -144,15 +144,24 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         await self.end(CloseCode.SLOW_READER, f"slow reader: {reason}")
 
     async def _release(self) -> None:
-        """Give back what the session holds, once: timers, subscriptions, its live row."""
+        """Give back what the session holds, once: timers, subscriptions, its live row.
+
+        Every caller returns once it is given back: ``end()`` and the client's
+        disconnect often release at the same time, and a graceful stop counts a
+        session as ended only when its groups are left.
+        """
         self._state = ConnectionState.CLOSED
-        if self._released:
+        if self._released is not None:
+            await self._released.wait()
             return
-        self._released = True
-        self._stop_login_timer()
-        await self._subscriptions.close()
-        await self._tracking.stop()
-        shutdown.unregister(self)
+        self._released = asyncio.Event()
+        try:
+            self._stop_login_timer()
+            await self._subscriptions.close()
+            await self._tracking.stop()
+        finally:
+            shutdown.unregister(self)
+            self._released.set()
 
     # -- sending -----------------------------------------------------------
 

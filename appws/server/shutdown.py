@@ -32,6 +32,10 @@ logger = logging.getLogger("appws")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 #: What the close frame says, beside its code.
 REASON = "server restarting: reconnect"
+#: Sessions ended at the same time. Each leaves its groups through the channel
+#: layer's connection pool: thousands at once exhaust it (channels_redis then
+#: fails the group_discard, and the dead channel stays in the group).
+CONCURRENT_ENDS = 32
 
 
 class Endable(Protocol):
@@ -52,9 +56,9 @@ class _Running:
     """The consumers running in this process, and the signal handlers put in front."""
 
     def __init__(self) -> None:
-        # Strong references: a running consumer is held by its task anyway, and
-        # release() takes it out.
-        self.consumers: set[Endable] = set()
+        # Each running consumer and the task that runs it. Strong references: the
+        # task holds the consumer anyway, and release() takes it out.
+        self.consumers: dict[Endable, asyncio.Task[Any] | None] = {}
         self.stopping = False
         self.installed = False
         self.requested = False  # a signal came; the stop may not have begun yet
@@ -66,15 +70,16 @@ _running = _Running()
 
 
 def register(consumer: Endable) -> None:
-    """Count ``consumer`` as running; the first one installs the signal handlers."""
-    _running.consumers.add(consumer)
+    """Count ``consumer`` (run by the current task) as running; the first one installs
+    the signal handlers."""
+    _running.consumers[consumer] = asyncio.current_task()
     if not _running.installed:
         _install()
 
 
 def unregister(consumer: Endable) -> None:
     """``consumer`` has released what it held: a stop need not end it."""
-    _running.consumers.discard(consumer)
+    _running.consumers.pop(consumer, None)
 
 
 def stopping() -> bool:
@@ -144,14 +149,21 @@ async def stop_all(timeout: float) -> None:
     _running.stopping = True
     live_sessions.stop_tracking()
     # Not yet accepted: their websocket_connect sees stopping() and ends them.
-    consumers = [c for c in _running.consumers if c.state is not ConnectionState.CONNECTING]
+    running = dict(_running.consumers)
+    consumers = [c for c in running if c.state is not ConnectionState.CONNECTING]
     logger.info(
         "server stopping: ending %d session(s) with close code %d (SHUTDOWN_TIMEOUT %g s)",
         len(consumers),
         CloseCode.SERVICE_RESTART,
         timeout,
     )
-    tasks = [asyncio.ensure_future(end_for_restart(consumer)) for consumer in consumers]
+    slots = asyncio.Semaphore(CONCURRENT_ENDS)
+
+    async def end_one(consumer: Endable) -> None:
+        async with slots:
+            await end_for_restart(consumer)
+
+    tasks = [asyncio.ensure_future(end_one(consumer)) for consumer in consumers]
     if tasks:
         _done, pending = await asyncio.wait(tasks, timeout=timeout)
         if pending:
@@ -163,6 +175,13 @@ async def stop_all(timeout: float) -> None:
             )
     removed = await asyncio.wait_for(live_sessions.end_process(), timeout)
     logger.info("server stopping: removed %d live-session row(s)", removed)
+    # An ended consumer has nothing left to do, but it returns only once the
+    # server hands it the disconnect; uvicorn waits for every one of them
+    # before it exits (daphne cancels them itself).
+    for consumer in consumers:
+        task = running[consumer]
+        if consumer.state is ConnectionState.CLOSED and task is not None and not task.done():
+            task.cancel()
 
 
 async def end_for_restart(consumer: Endable) -> None:
