@@ -12,7 +12,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry: no string password, bad ``check_logins`` |
 | ``appws.E004`` | Error | ``APPWS["MAX_MESSAGE_BYTES"]`` is not a positive integer |
 | ``appws.E005`` | Error | an ``APPWS["APP_DIRS"]`` entry is not an existing directory |
-| ``appws.E006`` | Error | a number setting (heartbeat, limits, App cache) is out of range |
+| ``appws.E006`` | Error | a number setting (heartbeats, timeouts, limits) is out of range |
 | ``appws.E007`` | Error | an ``APPWS["ALLOWED_ORIGINS"]`` entry that is not an origin |
 | ``appws.E008`` | Error | a send budget below ``MAX_OUTGOING_BYTES`` |
 | ``appws.W001`` | Warning | ``daphne`` is not in ``INSTALLED_APPS`` |

@@ -79,6 +79,8 @@ class _Registry:
         self.task: asyncio.Task[None] | None = None
         self.server_pk: int | None = None
         self.last_beat = 0.0
+        # The process is stopping: end_process() deletes every row at once.
+        self.stopping = False
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         # Records waiting for their groups to be written, and the task writing them.
         self._waiting: list[tuple[LiveRecord, asyncio.Future[None]]] = []
@@ -95,6 +97,8 @@ class _Registry:
         return self._lock[1]
 
     async def add(self, record: LiveRecord) -> None:
+        if self.stopping:
+            return  # the process is going away: its session is about to be ended
         # Logins overlap: only one of them may (re)start the heartbeat, and no row
         # may be written before the process row exists.
         async with self._start_lock():
@@ -160,15 +164,30 @@ class _Registry:
     async def remove(self, record: LiveRecord) -> None:
         self.records.discard(record)
         pk, record.pk = record.pk, None
-        if pk is not None:
+        if pk is not None and not self.stopping:
             await database_sync_to_async(_delete_row)(pk)
-        if not self.records and self.task is not None:
+        if not self.records:
+            await self.stop_beating()
+
+    async def stop_beating(self) -> None:
+        if self.task is not None:
             # Nothing to keep alive: stop beating until the next login. Detach
             # first, so that a login meanwhile starts a heartbeat of its own.
             task, self.task = self.task, None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def end_process(self) -> int:
+        self.stopping = True
+        await self.stop_beating()
+        for record in list(self.records):
+            record.pk = None
+        self.records.clear()
+        server_pk, self.server_pk = self.server_pk, None
+        if server_pk is None:
+            return 0
+        return await database_sync_to_async(_delete_server)(server_pk)
 
     async def _heartbeat(self) -> None:
         interval = get_settings().heartbeat_seconds
@@ -228,6 +247,19 @@ async def unregister(record: LiveRecord) -> None:
     await _registry.remove(record)
 
 
+def stop_tracking() -> None:
+    """This process is stopping: leave session rows to :func:`end_process`."""
+    _registry.stopping = True
+
+
+async def end_process() -> int:
+    """Delete this process's row and its sessions' rows, in one statement; return how many.
+
+    For a graceful stop, once its sessions are closed: nothing is left to sweep.
+    """
+    return await _registry.end_process()
+
+
 async def beat() -> None:
     """Run one heartbeat now (tests and shutdown hooks)."""
     await _registry.beat()
@@ -282,6 +314,13 @@ async def _rejoin(record: LiveRecord) -> None:
         await record.rejoin()
     except Exception:  # the layer's outage handling rejoins anyway
         logger.exception("could not rejoin the groups of a swept live session")
+
+
+def _delete_server(pk: int) -> int:
+    from appws.models import ServerProcess
+
+    _total, removed = ServerProcess.objects.filter(pk=pk).delete()
+    return removed.get("appws.LiveSession", 0)
 
 
 def _beat(server_pk: int | None, active: dict[int, float]) -> tuple[int, bool]:

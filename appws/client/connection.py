@@ -40,7 +40,8 @@ class Client:
     live subscriptions; pass ``reconnect=False`` to end instead. It ends as well when the
     server closed the session for good (a code in ``FINAL_CLOSE_CODES``). After the server
     closed it as a slow reader (``CloseCode.SLOW_READER``) the delay keeps doubling across
-    the logins in between.
+    the logins in between. After a close that says the server restarts (a code in
+    ``RESTART_CLOSE_CODES``) it reconnects within half a second, then with backoff.
     ``keepalive`` sends ``KeepAlive`` after that many seconds without sending. Messages that
     no request or subscription takes go to ``on_message`` (sync or async), else they are
     logged and dropped.

@@ -14,7 +14,13 @@ from appws.client.errors import AppwsClientError, ConnectionLost
 from appws.client.handshake import close_text
 from appws.client.hub import SRC_PREFIX, Hub
 from appws.client.link import Link
-from appws.protocol import FINAL_CLOSE_CODES, CloseCode, FrameError, decode_frame
+from appws.protocol import (
+    FINAL_CLOSE_CODES,
+    RESTART_CLOSE_CODES,
+    CloseCode,
+    FrameError,
+    decode_frame,
+)
 
 __all__ = ["Policy", "Supervisor"]
 
@@ -91,7 +97,10 @@ class Supervisor:
                     )
                     break
                 logger.warning("Lost %r: %r; reconnecting", hub.url, link.reason)
-                next_link = await self._reconnect(link.close_code == CloseCode.SLOW_READER)
+                next_link = await self._reconnect(
+                    slow_reader=link.close_code == CloseCode.SLOW_READER,
+                    restart=link.close_code in RESTART_CLOSE_CODES,
+                )
                 if next_link is None:
                     break
                 link = next_link
@@ -101,10 +110,10 @@ class Supervisor:
         finally:
             hub.end(None if hub.closed else error)
 
-    async def _reconnect(self, slow_reader: bool) -> Link | None:
+    async def _reconnect(self, *, slow_reader: bool, restart: bool) -> Link | None:
         hub = self._hub
         first, longest = self._policy.backoff
-        delays = self._backoff.delays(first, longest, slow_reader=slow_reader)
+        delays = self._backoff.delays(first, longest, slow_reader=slow_reader, restart=restart)
         while True:
             try:
                 await asyncio.wait_for(hub.stopping.wait(), next(delays))

@@ -97,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between a server process's heartbeats; rows of a process silent
     # for three heartbeats are stale and removed.
     "HEARTBEAT_SECONDS": 10,
+    # Seconds a stopping process (SIGTERM, SIGINT) gives its sessions to close
+    # (code 4012: reconnect) and leave their groups; their rows go after that.
+    "SHUTDOWN_TIMEOUT": 5,
     # Map each login to a Django user (consumer.get_user(); default: username = sip).
     "MAP_USERS": True,
     # Refuse logins whose mapped user lacks the App's access permission.

@@ -53,6 +53,7 @@ class AppwsSettings:
     app_cache_seconds: float
     track_sessions: bool
     heartbeat_seconds: float
+    shutdown_timeout: float
     map_users: bool
     require_user_access: bool
     require_user_permissions: bool

@@ -147,6 +147,7 @@ def _apps(apps_setting: object) -> list[Problem]:
 #: A bound of None means "more than 0" (any positive number).
 _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("HEARTBEAT_SECONDS", False, None, "seconds between heartbeats"),
+    ("SHUTDOWN_TIMEOUT", False, None, "seconds a stopping process waits for its sessions"),
     ("LOGIN_FAILURE_LIMIT", True, 1, "failed logins before an address is refused"),
     ("LOGIN_FAILURE_WINDOW", False, None, "seconds"),
     ("APP_CACHE_SECONDS", False, 0, "seconds; 0 caches nothing"),

@@ -1,7 +1,7 @@
 """The AppWebsocket protocol rules, free of Django and of any I/O."""
 
 from appws.protocol.build import check_build_url, is_build_number
-from appws.protocol.closecodes import FINAL_CLOSE_CODES, CloseCode
+from appws.protocol.closecodes import FINAL_CLOSE_CODES, RESTART_CLOSE_CODES, CloseCode
 from appws.protocol.envelope import (
     DEFAULT_MAX_MESSAGE_BYTES,
     FrameError,
@@ -36,6 +36,7 @@ __all__ = [
     "FINAL_CLOSE_CODES",
     "ISSUABLE_CHALLENGE",
     "LOGIN_FIELDS",
+    "RESTART_CLOSE_CODES",
     "CloseCode",
     "FrameError",
     "LoginKind",

@@ -1,7 +1,8 @@
 """The WebSocket close codes appws's server sends, and what each tells a client to do.
 
-Servers may only send 1000 or codes from 3000 up (daphne refuses the others), so the
-codes for a client's own behaviour mirror their HTTP or RFC 6455 cousins in 4xxx.
+Servers may only send 1000 or codes from 3000 up (daphne's WebSocket library,
+autobahn, refuses the others, 1001 and 1012 included), so the codes for a client's
+own behaviour mirror their HTTP or RFC 6455 cousins in 4xxx.
 ``appws.js`` and the Python client read the same numbers (a test checks them).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["FINAL_CLOSE_CODES", "CloseCode"]
+__all__ = ["FINAL_CLOSE_CODES", "RESTART_CLOSE_CODES", "CloseCode"]
 
 
 class CloseCode(IntEnum):
@@ -19,6 +20,8 @@ class CloseCode(IntEnum):
     ADMIN_DISCONNECT = 4000
     #: Too many messages, or too many before login (mirrors 1008).
     FLOOD = 4008
+    #: The server process is stopping (a restart, a deploy): reconnect now (mirrors 1012).
+    SERVICE_RESTART = 4012
     #: Handed more than its send budget (mirrors 1013 "try again later").
     SLOW_READER = 4013
     #: The login was refused, or the App's password changed since (mirrors 401).
@@ -33,3 +36,7 @@ class CloseCode(IntEnum):
 
 #: Codes after which reconnecting would undo what the server decided.
 FINAL_CLOSE_CODES = frozenset({CloseCode.ADMIN_DISCONNECT, CloseCode.APP_WITHDRAWN})
+
+#: Codes after which a client reconnects at once (after a short jitter, not its backoff):
+#: appws's own, and the RFC 6455 ones a proxy or another server sends when it stops.
+RESTART_CLOSE_CODES = frozenset({1001, 1012, CloseCode.SERVICE_RESTART})

@@ -27,7 +27,7 @@ from appws import protocol
 from appws.conf import get_settings
 from appws.layer import events
 from appws.protocol import CloseCode
-from appws.server import dispatch, reactions, replies, reserved
+from appws.server import dispatch, reactions, replies, reserved, shutdown
 from appws.server.connection import ConnectionState, LogLine
 from appws.server.frames import FrameGate
 from appws.server.handlers import Handler, collect_handlers
@@ -73,7 +73,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self.session: Session | None = None
         self.challenge: str | None = None
         self._state = ConnectionState.CONNECTING
-        self._released = False
+        self._released: asyncio.Event | None = None  # set once given back
         self.options = options = get_settings()
         self._gate = FrameGate(options)
         self._max_outgoing: int = options.max_outgoing_bytes
@@ -147,14 +147,24 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         await self.end(CloseCode.SLOW_READER, f"slow reader: {reason}")
 
     async def _release(self) -> None:
-        """Give back what the session holds, once: timers, subscriptions, its live row."""
+        """Give back what the session holds, once: timers, subscriptions, its live row.
+
+        Every caller returns once it is given back: ``end()`` and the client's
+        disconnect often release at the same time, and a graceful stop counts a
+        session as ended only when its groups are left.
+        """
         self._state = ConnectionState.CLOSED
-        if self._released:
+        if self._released is not None:
+            await self._released.wait()
             return
-        self._released = True
-        self._stop_login_timer()
-        await self._subscriptions.close()
-        await self._tracking.stop()
+        self._released = asyncio.Event()
+        try:
+            self._stop_login_timer()
+            await self._subscriptions.close()
+            await self._tracking.stop()
+        finally:
+            shutdown.unregister(self)
+            self._released.set()
 
     # -- sending -----------------------------------------------------------
 
@@ -246,6 +256,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
             )
             self._tracking.rejoin = self._subscriptions.rejoin
             sources.append(self._subscriptions.receive)
+        shutdown.register(self)  # a graceful stop of the process ends this session
         try:
             with contextlib.suppress(StopConsumer):
                 await pump(sources, self.dispatch)
@@ -370,6 +381,9 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         await super().websocket_connect(message)
         if self._state is ConnectionState.CONNECTING:
             self._state = ConnectionState.OPEN
+        if shutdown.stopping():  # accepted to say so: the client reconnects elsewhere
+            await shutdown.end_for_restart(self)
+            return
         timeout = self.options.login_timeout
         if timeout and self._state is ConnectionState.OPEN:
             loop = asyncio.get_running_loop()

@@ -47,6 +47,17 @@ class _NoMembership:
         return None
 
 
+def _cancelled() -> bool:
+    """Whether this task is being cancelled (the session is over).
+
+    A cancellation that lands inside redis-py's read timeout comes out as a
+    TimeoutError: taken for an outage, the receive loop would outlive its session.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return bool(cancelling is not None and cancelling())
+
+
 class Subscriptions:
     """Subscribe, unsubscribe, deliver indications, survive layer outages."""
 
@@ -255,7 +266,7 @@ class Subscriptions:
             try:
                 return await self._layer().receive(self._channel)
             except Exception as error:
-                if not is_layer_outage(error) or self._recovery is None:
+                if not is_layer_outage(error) or _cancelled() or self._recovery is None:
                     raise
                 # One process-wide probe decides when to try again; it also re-adds
                 # this session's groups (see appws.layer.recovery).

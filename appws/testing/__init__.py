@@ -1,8 +1,8 @@
 """Helpers for testing App Services in your own project's tests (docs/testing.md).
 
 ``AppwsCommunicator`` logs in through Channels' communicator, in the test's own
-process; ``DaphneProcess`` and ``RedisServer`` run a real server and a real Redis in
-processes of their own, for end-to-end tests.
+process; ``DaphneProcess`` (or ``UvicornProcess``) and ``RedisServer`` run a real server
+and a real Redis in processes of their own, for end-to-end tests.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     from appws.testing.daphne import DaphneProcess
     from appws.testing.processes import free_port, terminate, wait_for_port
     from appws.testing.redis import RedisServer, find_redis_server
+    from appws.testing.uvicorn import UvicornProcess
 
 __all__ = [
     "AppwsCommunicator",
     "DaphneProcess",
     "RedisServer",
+    "UvicornProcess",
     "find_redis_server",
     "free_port",
     "terminate",
@@ -31,6 +33,7 @@ _LAZY = {
     "AppwsCommunicator": "appws.testing.communicator",
     "DaphneProcess": "appws.testing.daphne",
     "RedisServer": "appws.testing.redis",
+    "UvicornProcess": "appws.testing.uvicorn",
     "find_redis_server": "appws.testing.redis",
     "free_port": "appws.testing.processes",
     "terminate": "appws.testing.processes",

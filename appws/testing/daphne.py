@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -11,9 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from appws.testing.processes import terminate
-
-# daphne's own log line once it listens; with port 0 it is where the real port is read.
-_LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
 
 
 class DaphneProcess:
@@ -35,6 +33,11 @@ class DaphneProcess:
     restart after :meth:`stop` or :meth:`kill` binds the same port again. ``output``
     collects what the process printed (stdout and stderr), for failure messages.
     """
+
+    #: The server's name in error messages.
+    name = "daphne"
+    #: The server's own log line once it listens; with port 0 the real port is read there.
+    listening = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
 
     def __init__(
         self,
@@ -75,7 +78,7 @@ class DaphneProcess:
     def pid(self) -> int:
         """The process id (e.g. to read ``/proc/<pid>/status``)."""
         if self._process is None:
-            raise RuntimeError("daphne is not running: call start() first")
+            raise RuntimeError(f"{self.name} is not running: call start() first")
         return self._process.pid
 
     def start(self, timeout: float = 30) -> DaphneProcess:
@@ -85,18 +88,9 @@ class DaphneProcess:
         import error, say) or does not listen within ``timeout`` seconds.
         """
         if self.running:
-            raise RuntimeError(f"daphne is already running on port {self.port}")
-        command = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-e",
-            f"tcp:{self.port}:interface=127.0.0.1",
-            *self.args,
-            self.application,
-        ]
+            raise RuntimeError(f"{self.name} is already running on port {self.port}")
         process = subprocess.Popen(
-            command,
+            self.command(),
             cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -120,7 +114,19 @@ class DaphneProcess:
             code = process.wait(10)
             self._process = None
             why = f"exited with code {code} before listening"
-        raise RuntimeError(f"daphne {why}:\n" + "".join(self.output))
+        raise RuntimeError(f"{self.name} {why}:\n" + "".join(self.output))
+
+    def command(self) -> list[str]:
+        """The command line that starts the server on ``port``."""
+        return [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-e",
+            f"tcp:{self.port}:interface=127.0.0.1",
+            *self.args,
+            self.application,
+        ]
 
     def _read(
         self, process: subprocess.Popen[str], listening: threading.Event, settled: threading.Event
@@ -128,7 +134,7 @@ class DaphneProcess:
         assert process.stdout is not None
         for line in process.stdout:
             self.output.append(line)
-            match = _LISTENING.search(line)
+            match = self.listening.search(line)
             if match and not listening.is_set():
                 self.port = int(match.group(1))
                 listening.set()
@@ -136,11 +142,14 @@ class DaphneProcess:
         # The output ended: the process is gone, whether it listened or not.
         settled.set()
 
-    def stop(self) -> None:
-        """End the process with SIGTERM (SIGKILL after 10 s); nothing if it is not running."""
-        if self._process is not None:
-            terminate(self._process)
-            self._process = None
+    def stop(self, signum: int = signal.SIGTERM) -> int | None:
+        """End the process with ``signum`` (SIGTERM; SIGKILL after 10 s), as a service
+        manager stops it; return its exit code, or None if it was not running."""
+        if self._process is None:
+            return None
+        code = terminate(self._process, signum=signum)
+        self._process = None
+        return code
 
     def kill(self) -> None:
         """End the process with SIGKILL, as a crash would: no clean-up of its own runs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -38,11 +39,14 @@ def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 30
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-def terminate(process: subprocess.Popen[Any], timeout: float = 10) -> None:
-    """Stop ``process`` with SIGTERM, and SIGKILL if it is still there after ``timeout`` s."""
-    process.terminate()
+def terminate(
+    process: subprocess.Popen[Any], timeout: float = 10, signum: int = signal.SIGTERM
+) -> int:
+    """Stop ``process`` with ``signum`` (SIGTERM), and SIGKILL if it is still there after
+    ``timeout`` s; return its exit code (negative: the signal that ended it)."""
+    process.send_signal(signum)
     try:
-        process.wait(timeout)
+        return process.wait(timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(timeout)
+        return process.wait(timeout)

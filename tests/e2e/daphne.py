@@ -32,6 +32,15 @@ class DaphneProcess(testing.DaphneProcess):
         super().__init__(application, env=env, args=args, port=port, cwd=ROOT)
 
 
+class UvicornProcess(testing.UvicornProcess):
+    """``appws.testing.UvicornProcess`` run from the repository root."""
+
+    def __init__(
+        self, application: str = DEMO, *, env: Mapping[str, str] | None = None, port: int = 0
+    ) -> None:
+        super().__init__(application, env=env, port=port, cwd=ROOT)
+
+
 def manage(env: Mapping[str, str], *args: str) -> str:
     """Run ``manage.py`` with ``env`` added, as a user would; return what it printed."""
     done = subprocess.run(

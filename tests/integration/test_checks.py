@@ -255,6 +255,8 @@ def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
     [
         ("HEARTBEAT_SECONDS", 0),
         ("HEARTBEAT_SECONDS", "10"),
+        ("SHUTDOWN_TIMEOUT", 0),
+        ("SHUTDOWN_TIMEOUT", "5"),
         ("LOGIN_FAILURE_LIMIT", 0),
         ("LOGIN_FAILURE_LIMIT", 2.5),
         ("LOGIN_FAILURE_WINDOW", -1),
@@ -290,6 +292,7 @@ def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> No
     ("key", "value"),
     [
         ("HEARTBEAT_SECONDS", 0.5),
+        ("SHUTDOWN_TIMEOUT", 0.5),
         ("LOGIN_FAILURE_LIMIT", 1),
         ("APP_CACHE_SECONDS", 0),
         ("MAX_SUBSCRIPTIONS", 0),

@@ -713,6 +713,36 @@ describe("reconnect, keepalive, close", () => {
     assert.equal(h.closes[h.closes.length - 1].info.delay, 1000);
   });
 
+  for (const code of [4012, 1012, 1001]) {
+    test(`close code ${code} (the server restarts) reconnects within the jitter, not the backoff`, async () => {
+      const { h } = await loggedIn({ keepAlive: 0, loginTimeout: 0 });
+      // Two plain losses first: the backoff is at 4 s now.
+      for (const wait of [1000, 2000]) {
+        h.Socket.latest.serverClose(1006);
+        h.timers.advance(wait);
+      }
+      const realRandom = Math.random;
+      Math.random = () => 0.999;
+      try {
+        h.Socket.latest.serverClose(code);
+      } finally {
+        Math.random = realRandom;
+      }
+      const info = h.closes[h.closes.length - 1].info;
+      assert.equal(info.reconnect, true);
+      assert.equal(info.delay, 499);
+      assert.deepEqual(h.timers.pending(), [499]);
+      h.timers.advance(499);
+      assert.equal(h.Socket.all.length, 4, "a new socket after the jitter");
+      // That attempt fails (the server is not back yet): the backoff goes on where it was.
+      h.Socket.latest.serverClose(1006);
+      assert.equal(h.closes[h.closes.length - 1].info.delay, 4000);
+      h.timers.advance(4000);
+      await logIn(h);
+      assert.equal(h.connected.length, 2);
+    });
+  }
+
   for (const [code, errorCode] of [[4000, "disconnected"], [4403, "app-withdrawn"]]) {
     test(`close code ${code} ends the connection for good (${errorCode})`, async () => {
       const { ws, conn, h } = await loggedIn();

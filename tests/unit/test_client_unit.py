@@ -33,7 +33,7 @@ from appws.client import (
     password_login,
 )
 from appws.client.login import issued_fields
-from appws.protocol import FINAL_CLOSE_CODES, new_challenge, verify_login
+from appws.protocol import FINAL_CLOSE_CODES, RESTART_CLOSE_CODES, new_challenge, verify_login
 
 PASSWORD = "unit-secret"
 Handler = Callable[[ServerConnection, dict[str, Any], int], Awaitable[None]]
@@ -334,6 +334,31 @@ async def test_slow_reader_closes_back_off_across_logins(monkeypatch, code, fact
                 await c.request({"mt": "X"})
         assert (await c.request({"mt": "X"}))["mt"] == "XResult"
     assert delays == [0.01 * factor for factor in factors]
+
+
+@pytest.mark.parametrize("code", sorted(RESTART_CLOSE_CODES))
+async def test_a_restart_close_code_reconnects_within_the_jitter_not_the_backoff(monkeypatch, code):
+    waits: list[tuple[float, float]] = []
+
+    def lowest(low: float, high: float) -> float:
+        waits.append((low, high))
+        return low
+
+    monkeypatch.setattr("appws.client.backoff.random.uniform", lowest)
+
+    async def handle(ws: ServerConnection, msg: dict[str, Any], number: int) -> None:
+        if number == 1:
+            await ws.close(code, "server restarting: reconnect")
+        else:
+            await reply_result(ws, msg, number)
+
+    # A backoff this long would keep the test waiting for its timeout.
+    async with FakeService(handle) as running, client_for(running, backoff=(60.0, 60.0)) as c:
+        with pytest.raises(ConnectionLost):
+            await c.request({"mt": "X"})
+        assert (await c.request({"mt": "X"}, timeout=10))["mt"] == "XResult"
+        assert c.reconnects == 1
+    assert waits == [(0, 0.5)]
 
 
 @pytest.mark.parametrize("code", sorted(FINAL_CLOSE_CODES))

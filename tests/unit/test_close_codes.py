@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from appws.protocol import FINAL_CLOSE_CODES, CloseCode
+from appws.protocol import FINAL_CLOSE_CODES, RESTART_CLOSE_CODES, CloseCode
 
 ROOT = Path(__file__).resolve().parents[2]
 APPWS_JS = (ROOT / "appws" / "static" / "appws" / "appws.js").read_text(encoding="utf-8")
@@ -31,6 +31,12 @@ def test_appws_js_final_close_codes_are_the_servers():
     table = js_constant("FINAL_CLOSE_CODES")
     codes = {int(code) for code in re.findall(r"^\s*(\d+)\s*:", table, re.MULTILINE)}
     assert codes == set(FINAL_CLOSE_CODES)
+
+
+def test_appws_js_restart_close_codes_are_the_python_clients():
+    codes = {int(code) for code in re.findall(r"\d+", js_constant("RESTART_CLOSE_CODES"))}
+    assert codes == set(RESTART_CLOSE_CODES)
+    assert CloseCode.SERVICE_RESTART in codes
 
 
 def test_every_close_code_appws_js_names_is_one_the_server_sends():

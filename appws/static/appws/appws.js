@@ -44,7 +44,9 @@
  *                 disabled or removed) it does not reconnect: onError gets a fatal
  *                 error with code "disconnected" or "app-withdrawn". After 4013 (a
  *                 slow reader) it reconnects, and the login that follows does not reset
- *                 the backoff: each further 4013 in a row doubles the delay.
+ *                 the backoff: each further 4013 in a row doubles the delay. After 4012
+ *                 (the server is restarting; also 1001 and 1012) it reconnects within
+ *                 half a second, without backoff.
  *   onMessage(msg)       Messages after login not claimed by a src or an api handler.
  *   onNavigate(url)      CheckBuildResult named another URL (default:
  *                 location.replace(url)). The connection has ended by then.
@@ -101,6 +103,11 @@
   // The server found this session slow to read: reconnect, but keep backing off
   // across the logins in between, so a client that keeps falling behind waits longer.
   const SLOW_READER_CLOSE_CODE = 4013;
+  // The server process is stopping (a restart, a deploy; 1001 and 1012 from a proxy or
+  // another server): reconnect at once, within a jitter so its clients do not all arrive
+  // in the same instant; if that attempt fails, the backoff takes over.
+  const RESTART_CLOSE_CODES = [1001, 1012, 4012];
+  const RESTART_JITTER = 500;
   // Close codes after which reconnecting would undo what the server decided.
   const FINAL_CLOSE_CODES = {
     4000: ["disconnected", "AppWS: an administrator ended this session"],
@@ -567,8 +574,12 @@
       const reconnect = !this._stopped;
       let delay = null;
       if (reconnect) {
-        delay = this._backoff;
-        this._backoff = Math.min(this._backoff * 2, BACKOFF_MAX);
+        if (RESTART_CLOSE_CODES.includes(event.code)) {
+          delay = Math.floor(Math.random() * RESTART_JITTER); // the backoff stays as it is
+        } else {
+          delay = this._backoff;
+          this._backoff = Math.min(this._backoff * 2, BACKOFF_MAX);
+        }
         this.state = "connecting";
         this._reconnectTimer = this._setTimeout(() => this._connect(), delay);
       } else {
