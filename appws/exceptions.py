@@ -37,3 +37,33 @@ class LayerUnavailable(ConnectionError):
     not to everyone. A handler that lets it through answers ``error: "unavailable"``;
     :func:`appws.notify_on_commit` logs and counts it instead.
     """
+
+
+class PeerRequestError(Exception):
+    """A request a service sent to its peer (the PBX) did not get a usable reply."""
+
+
+class PeerError(PeerRequestError):
+    """The peer answered with an error: ``code`` (``error`` or ``err``), ``text``, ``reply``."""
+
+    def __init__(self, code: str, text: str, reply: dict[str, object]) -> None:
+        super().__init__(f"{code}: {text}" if text else code)
+        self.code = code
+        self.text = text
+        self.reply = reply
+
+
+class PeerTimeout(PeerRequestError, TimeoutError):
+    """No reply within the request's timeout."""
+
+
+class ApiNotEnabled(PeerRequestError):
+    """The PBX did not enable this API for the connection (not in ``PbxInfo`` ``apis``)."""
+
+
+class SessionEnded(PeerRequestError):
+    """The session ended while the request waited for its reply."""
+
+
+class TooManyRequests(PeerRequestError):
+    """The session already has ``MAX_PEER_REQUESTS`` requests in flight."""

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["APP_CHANGED", "DISCONNECT", "INDICATION", "app_changed", "disconnect"]
+__all__ = [
+    "APP_CHANGED",
+    "DISCONNECT",
+    "INDICATION",
+    "PBX_REPLACED",
+    "PBX_REPLY",
+    "PBX_REQUEST",
+    "app_changed",
+    "disconnect",
+    "pbx_replaced",
+    "pbx_reply",
+    "pbx_request",
+]
 
 #: An indication for a topic the session subscribed to (:func:`appws.notify`).
 INDICATION = "appws.indication"
@@ -16,6 +28,12 @@ INDICATION = "appws.indication"
 DISCONNECT = "appws.disconnect"
 #: The session's App changed (password, enabled, permissions): re-read it.
 APP_CHANGED = "appws.app_changed"
+#: A request for the session's peer (a PBX) from another process (``appws.pbx``).
+PBX_REQUEST = "appws.pbx_request"
+#: The answer to a PBX_REQUEST, sent to the requester's reply channel.
+PBX_REPLY = "appws.pbx_reply"
+#: A newer connection of the same PBX logged in: end this one.
+PBX_REPLACED = "appws.pbx_replaced"
 
 
 def disconnect() -> dict[str, Any]:
@@ -26,3 +44,54 @@ def disconnect() -> dict[str, Any]:
 def app_changed(app: str) -> dict[str, Any]:
     """The event that makes a session of App ``app`` re-read it."""
     return {"type": APP_CHANGED, "app": app}
+
+
+def pbx_request(
+    request_id: str,
+    api: str,
+    message: dict[str, Any],
+    reply_to: str | None,
+    timeout: float,
+) -> dict[str, Any]:
+    """Ask the session holding a PBX's socket to send ``message`` to it.
+
+    ``reply_to`` is the channel the answer goes to (:func:`pbx_reply`); None sends without
+    waiting for the PBX's reply (``appws.pbx.send``).
+    """
+    return {
+        "type": PBX_REQUEST,
+        "id": request_id,
+        "api": api,
+        "message": message,
+        "reply_to": reply_to,
+        "timeout": timeout,
+    }
+
+
+def pbx_reply(
+    request_id: str,
+    *,
+    reply: dict[str, Any] | None = None,
+    error: str | None = None,
+    code: str = "",
+    text: str = "",
+) -> dict[str, Any]:
+    """The answer to a :func:`pbx_request`: the PBX's ``reply``, or why there is none.
+
+    ``error`` names the failure: ``"peer-error"`` (the PBX answered with ``code``/``text``;
+    ``reply`` holds its message), ``"timeout"``, ``"api-not-enabled"``, ``"ended"``,
+    ``"busy"``.
+    """
+    return {
+        "type": PBX_REPLY,
+        "id": request_id,
+        "reply": reply,
+        "error": error,
+        "code": code,
+        "text": text,
+    }
+
+
+def pbx_replaced() -> dict[str, Any]:
+    """The event that ends an older connection of a PBX that connected again."""
+    return {"type": PBX_REPLACED}

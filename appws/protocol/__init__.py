@@ -28,6 +28,7 @@ from appws.protocol.loginfields import (
     is_issuable_challenge,
     login_kind,
 )
+from appws.protocol.pbxinfo import PbxIdentity, PbxInfo
 from appws.protocol.sessionkey import decrypt, encrypt, keyed_hash, rc4, session_key
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "CloseCode",
     "FrameError",
     "LoginKind",
+    "PbxIdentity",
+    "PbxInfo",
     "ambiguous_field",
     "binary_frame_error",
     "check_build_url",

@@ -22,6 +22,8 @@ class CloseCode(IntEnum):
     FLOOD = 4008
     #: The server process is stopping (a restart, a deploy): reconnect now (mirrors 1012).
     SERVICE_RESTART = 4012
+    #: A newer connection of the same PBX (same domain, PBX and App object) replaced this one.
+    PBX_REPLACED = 4409
     #: Handed more than its send budget (mirrors 1013 "try again later").
     SLOW_READER = 4013
     #: The login was refused, or the App's password changed since (mirrors 401).
