@@ -2,7 +2,8 @@
 
 ``AppwsCommunicator`` logs in through Channels' communicator, in the test's own
 process; ``DaphneProcess`` and ``RedisServer`` run a real server and a real Redis in
-processes of their own, for end-to-end tests.
+processes of their own, for end-to-end tests; ``FakePbx`` connects to a service as a
+PBX does and serves the PBX's APIs from memory.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from appws.testing.communicator import AppwsCommunicator
     from appws.testing.daphne import DaphneProcess
+    from appws.testing.fakepbx import FakePbx
     from appws.testing.processes import free_port, terminate, wait_for_port
     from appws.testing.redis import RedisServer, find_redis_server
 
 __all__ = [
     "AppwsCommunicator",
     "DaphneProcess",
+    "FakePbx",
     "RedisServer",
     "find_redis_server",
     "free_port",
@@ -30,6 +33,7 @@ __all__ = [
 _LAZY = {
     "AppwsCommunicator": "appws.testing.communicator",
     "DaphneProcess": "appws.testing.daphne",
+    "FakePbx": "appws.testing.fakepbx",
     "RedisServer": "appws.testing.redis",
     "find_redis_server": "appws.testing.redis",
     "free_port": "appws.testing.processes",
