@@ -7,6 +7,11 @@ FakePbx's record of the wire.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,11 +22,12 @@ from appws.testing import FakePbx
 from appws.testing.fakepbx import (
     NOT_JSON,
     LoginRefused,
+    new_user,
     oversized_row,
     row_of_wrong_types,
     row_without_guid,
 )
-from tests.e2e.daphne import DaphneProcess, services_server
+from tests.e2e.daphne import ROOT, DaphneProcess, services_server
 from tests.e2e.pbx_service import BADGE
 
 pytestmark = pytest.mark.e2e
@@ -66,8 +72,6 @@ async def pbx(server: DaphneProcess) -> AsyncIterator[FakePbx]:
 
 
 def _user(h323: str) -> dict[str, Any]:
-    from appws.testing.fakepbx import new_user
-
     return new_user(h323)
 
 
@@ -320,3 +324,70 @@ async def test_drop_after_rows_then_reconnect_logs_in_and_sends_pbxinfo_again(se
         ] == ["r0"]
         await pbx.drop()
         assert pbx.close_code == 1001
+
+
+async def test_the_command_serves_a_running_site_one_line_per_event(server, tmp_path):
+
+    users = tmp_path / "users.json"
+    users.write_text('[{"h323": "alice", "cn": "Alice A"}]')
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
+        "PBX_PW": "pbxtest",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "manage.py",
+        "appws_fakepbx",
+        f"{server.url}/apps/pbxtest",
+        "--password-env",
+        "PBX_PW",
+        "--sip",
+        "obj",
+        "--users",
+        str(users),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        while "-> 'PbxTableUsers' 'ReplicateNextResult' src='r2'" not in lines:
+            line = await asyncio.wait_for(process.stdout.readline(), WAIT)
+            assert line, "\n".join(lines)
+            lines.append(line.decode().rstrip("\n"))
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest = await asyncio.wait_for(process.communicate(), WAIT)
+    assert lines[0] == f"Connecting to '{server.url}/apps/pbxtest' as App 'pbxtest', object 'obj'"
+    assert "-> 'AppLogin'" in lines and "<- 'AppLoginResult'" in lines
+    assert any(
+        line.startswith("Logged in; PbxInfo sent with APIs ['PbxTableUsers'") for line in lines
+    )
+    assert "<- 'PbxTableUsers' 'ReplicateStart' src='r0'" in lines
+    assert not any("pwd" in line or "digest" in line for line in lines)
+    assert b"Interrupted: stopped." in rest[0]
+
+
+def test_the_command_says_which_variable_to_set(server):
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.e2e.settings"}
+    env.pop("NO_SUCH_PW", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "appws_fakepbx",
+            f"{server.url}/apps/pbxtest",
+            "--password-env",
+            "NO_SUCH_PW",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "Set the environment variable 'NO_SUCH_PW'" in done.stderr
