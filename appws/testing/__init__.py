@@ -1,8 +1,9 @@
 """Helpers for testing App Services in your own project's tests (docs/testing.md).
 
 ``AppwsCommunicator`` logs in through Channels' communicator, in the test's own
-process; ``DaphneProcess`` (or ``UvicornProcess``) and ``RedisServer`` run a real server
-and a real Redis in processes of their own, for end-to-end tests.
+process; ``DaphneProcess`` (or ``UvicornProcess``) and ``RedisServer`` run a real
+server and a real Redis in processes of their own, for end-to-end tests; ``FakePbx``
+connects to a service as a PBX does and serves the PBX's APIs from memory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from appws.testing.communicator import AppwsCommunicator
     from appws.testing.daphne import DaphneProcess
+    from appws.testing.fakepbx import FakePbx
     from appws.testing.processes import free_port, terminate, wait_for_port
     from appws.testing.redis import RedisServer, find_redis_server
     from appws.testing.uvicorn import UvicornProcess
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AppwsCommunicator",
     "DaphneProcess",
+    "FakePbx",
     "RedisServer",
     "UvicornProcess",
     "find_redis_server",
@@ -32,6 +35,7 @@ __all__ = [
 _LAZY = {
     "AppwsCommunicator": "appws.testing.communicator",
     "DaphneProcess": "appws.testing.daphne",
+    "FakePbx": "appws.testing.fakepbx",
     "RedisServer": "appws.testing.redis",
     "UvicornProcess": "appws.testing.uvicorn",
     "find_redis_server": "appws.testing.redis",

@@ -13,6 +13,7 @@ from appws.server.routing import service_urls  # noqa: E402
 from demo_site.notes.services import NotesService  # noqa: E402
 from demo_site.services import EchoService  # noqa: E402
 from tests.e2e import digests  # noqa: E402
+from tests.e2e.pbx_service import PbxTestService  # noqa: E402
 
 digests.install()
 
@@ -61,6 +62,8 @@ class TopicService(EchoService):
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(service_urls(EchoService, NotesService, TopicService)),
+        "websocket": URLRouter(
+            service_urls(EchoService, NotesService, TopicService, PbxTestService)
+        ),
     }
 )

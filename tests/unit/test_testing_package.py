@@ -19,10 +19,11 @@ def test_every_exported_name_resolves() -> None:
 
 def test_process_helpers_import_neither_django_nor_channels() -> None:
     # Scripts that only start servers (a benchmark, a screenshot run) import these
-    # before any settings exist; the communicator brings Channels' test machinery.
+    # before any settings exist, and so may a FakePbx run against a site elsewhere;
+    # the communicator brings Channels' test machinery.
     code = (
         "import sys\n"
-        "from appws.testing import DaphneProcess, RedisServer, free_port, wait_for_port\n"
+        "from appws.testing import DaphneProcess, FakePbx, RedisServer, free_port, wait_for_port\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'channels'))\n"
         "print(loaded)\n"
     )
