@@ -7,7 +7,11 @@ from demo_site.settings import APPWS
 
 APPWS = {
     **APPWS,
-    "APPS": {**APPWS["APPS"], "topics": {"password": "topics"}},
+    "APPS": {
+        **APPWS["APPS"],
+        "topics": {"password": "topics"},
+        "pbxpeer": {"password": "pbxpeer"},
+    },
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
 }
 if os.environ.get("APPWS_NOTES_PASSWORD"):  # the demo's notes App without demo_setup
