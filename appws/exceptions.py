@@ -67,3 +67,11 @@ class SessionEnded(PeerRequestError):
 
 class TooManyRequests(PeerRequestError):
     """The session already has ``MAX_PEER_REQUESTS`` requests in flight."""
+
+
+class PeerSubscriptionOverflow(PeerRequestError):
+    """A peer subscription held ``PEER_SUBSCRIPTION_QUEUE`` unread messages and got one more.
+
+    Raised by its iterator after the messages it held: the subscription has ended, and
+    what the peer sent after them is lost. Read faster, or start it again.
+    """

@@ -73,6 +73,22 @@ DEFAULTS: dict[str, Any] = {
     # more than RATE_BURST outstanding close the socket (4008).
     "RATE_LIMIT": 50,
     "RATE_BURST": 100,
+    # Messages per second per session of a PBX's own App object (bursts up to
+    # RATE_BURST), in place of RATE_LIMIT; None: no limit. A PBX streams far more
+    # than a browser (a replication, call control). Limits before login still apply.
+    "PBX_RATE_LIMIT": None,
+    # Messages of one session waiting for their handler (handlers run one at a
+    # time, in arrival order); one more closes the session (4503). Replies to the
+    # service's own requests to the peer never wait here.
+    "MAX_QUEUED_MESSAGES": 10_000,
+    # Seconds consumer.request() waits for the peer's reply by default.
+    "PEER_REQUEST_TIMEOUT": 10,
+    # Requests to the peer (consumer.request(), subscribe_peer()) one session may
+    # have waiting for a reply or open at once; beyond: TooManyRequests.
+    "MAX_PEER_REQUESTS": 1000,
+    # Messages a peer subscription (consumer.subscribe_peer()) holds unread; one
+    # more ends it: its iterator raises PeerSubscriptionOverflow after the rest.
+    "PEER_SUBSCRIPTION_QUEUE": 1000,
     # Seconds a connection may take to log in before it is closed (4408).
     "LOGIN_TIMEOUT": 30,
     # Messages a connection may send before logging in; one more closes it (4008).

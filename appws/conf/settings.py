@@ -44,6 +44,11 @@ class AppwsSettings:
     max_subscriptions: int
     rate_limit: float
     rate_burst: int
+    pbx_rate_limit: float | None
+    max_queued_messages: int
+    peer_request_timeout: float
+    max_peer_requests: int
+    peer_subscription_queue: int
     login_timeout: float
     max_messages_before_login: int
     allowed_origins: Sequence[str]

@@ -76,6 +76,7 @@ def problems(configured: object) -> list[Problem]:
     return [
         *_apps(options["APPS"]),
         *_numbers(options),
+        *_pbx_rate_limit(options["PBX_RATE_LIMIT"]),
         *_login_frame_limit(options, configured),
         *_app_dirs(options["APP_DIRS"]),
         *_allowed_origins(options["ALLOWED_ORIGINS"]),
@@ -156,6 +157,10 @@ _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("MAX_SUBSCRIPTIONS", True, 0, "subscriptions per session"),
     ("RATE_LIMIT", False, None, "messages per second"),
     ("RATE_BURST", True, 1, "messages"),
+    ("MAX_QUEUED_MESSAGES", True, 1, "messages waiting for their handler"),
+    ("PEER_REQUEST_TIMEOUT", False, None, "seconds"),
+    ("MAX_PEER_REQUESTS", True, 1, "requests to the peer in flight per session"),
+    ("PEER_SUBSCRIPTION_QUEUE", True, 1, "messages a peer subscription holds unread"),
     ("LOGIN_TIMEOUT", False, 0, "seconds; 0 is no limit"),
     ("MAX_MESSAGES_BEFORE_LOGIN", True, 2, "a login takes AppChallenge and AppLogin"),
     ("MAX_LOGIN_MESSAGE_BYTES", True, 1, "bytes per frame before login"),
@@ -204,6 +209,21 @@ def _numbers(options: Mapping[str, Any]) -> list[Problem]:
             )
         )
     return found or _outgoing(options)
+
+
+def _pbx_rate_limit(value: object) -> list[Problem]:
+    if value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    ):
+        return []
+    return [
+        Problem(
+            "appws.E006",
+            f'APPWS["PBX_RATE_LIMIT"] must be None (no limit) or a positive number '
+            f"(messages per second), not {value!r}.",
+            hint="The default is None: a PBX's own connection is not rate-limited.",
+        )
+    ]
 
 
 def _outgoing(options: Mapping[str, Any]) -> list[Problem]:

@@ -34,6 +34,8 @@ class CloseCode(IntEnum):
     LOGIN_TIMEOUT = 4408
     #: Too many failed logins from the client's address (mirrors 429).
     THROTTLED = 4429
+    #: More messages waited for their handler than ``MAX_QUEUED_MESSAGES`` (mirrors 503).
+    OVERLOADED = 4503
 
 
 #: Codes after which reconnecting would undo what the server decided.

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from appws.accounts import AppAccount
 from appws.conf import AppwsSettings
+from appws.protocol import PbxInfo
 from appws.server.session import Session
 
 
@@ -106,6 +107,18 @@ class Connection(Sender, Protocol):
 
     async def logged_in(self) -> None:
         """The consumer's hook, called after a successful login."""
+
+    async def pbx_connected(self, pbx: PbxInfo) -> None:
+        """The consumer's hook, called (as a task of the session) once ``PbxInfo`` came."""
+
+    async def pbx_disconnected(self, pbx: PbxInfo) -> None:
+        """The consumer's hook, called when the PBX is gone or sent a new ``PbxInfo``."""
+
+    async def start_pbx(self, pbx: PbxInfo) -> None:
+        """This PBX session's PBX is ``pbx`` (its ``PbxInfo`` arrived): tell whom it concerns."""
+
+    def note_dropped(self, kind: str, message: Mapping[str, Any] | None) -> None:
+        """A PBX session dropped ``message`` unanswered (see :mod:`appws.server.drops`)."""
 
 
 class LogLine:

@@ -27,17 +27,22 @@ from appws import protocol
 from appws.conf import get_settings
 from appws.layer import events
 from appws.protocol import CloseCode
-from appws.server import dispatch, reactions, replies, reserved, shutdown
+from appws.server import dispatch, reactions, remote, replies, shutdown
 from appws.server.connection import ConnectionState, LogLine
 from appws.server.frames import FrameGate
 from appws.server.handlers import Handler, collect_handlers
 from appws.server.hooks import ServiceHooks
+from appws.server.intake import Intake
 from appws.server.limits import origin_allowed
 from appws.server.outgoing import FrameTooLarge, SendWindow, send_window_bytes
+from appws.server.pbxlife import PbxLife
+from appws.server.peer import PeerRequests
+from appws.server.peersubscription import PeerSubscription
 from appws.server.pump import pump
 from appws.server.scope import ClientScope
 from appws.server.session import Session
 from appws.server.subscriptions import EVERY_SRC, Subscriptions
+from appws.server.tasks import SessionTasks
 from appws.server.tracking import LiveTracking, live_fields
 
 __all__ = ["AppWebsocketConsumer"]
@@ -80,6 +85,10 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self._send_window = SendWindow(options.send_window_seconds)
         self._subscriptions = Subscriptions(self, None, "", options, type(self).__qualname__)
         self._tracking = LiveTracking(options.track_sessions)
+        self._peer = PeerRequests(self, options)
+        self._tasks = SessionTasks(type(self).__qualname__)
+        self._pbx = PbxLife(self._tasks)
+        self._intake = Intake(self, self._gate, self._peer, self._tracking.touch)
         self.where = ClientScope({})
         self._login_timer: asyncio.TimerHandle | None = None
         self._timeout_task: asyncio.Task[None] | None = None
@@ -101,6 +110,9 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self.session = session
         self._state = ConnectionState.LOGGED_IN
         self._stop_login_timer()
+        if session.kind is protocol.LoginKind.PBX:
+            self._gate.limit_rate(self.options.pbx_rate_limit)
+            self._peer.apis = frozenset()  # none until its PbxInfo names them
         # Before the reply: once a client is logged in, admins and App changes
         # must already find its row.
         fields = live_fields(session, self.channel_name, self.peer, type(self))
@@ -160,6 +172,9 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self._released = asyncio.Event()
         try:
             self._stop_login_timer()
+            self._peer.close()  # every request waiting for the peer fails now
+            self._tasks.cancel()
+            await self._pbx.disconnected(self)
             await self._subscriptions.close()
             await self._tracking.stop()
         finally:
@@ -243,7 +258,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         # None when no layer is configured, which Channels' annotation leaves out.
         self.channel_layer = layer  # type: ignore[assignment]
         self.base_send = send
-        sources = [receive]
+        sources = [(receive, self._intake.socket_event)]
         if layer is not None:
             self.channel_name = await layer.new_channel()
             self._subscriptions = Subscriptions(
@@ -255,11 +270,11 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
                 membership=self._tracking,
             )
             self._tracking.rejoin = self._subscriptions.rejoin
-            sources.append(self._subscriptions.receive)
+            sources.append((self._subscriptions.receive, self._intake.channel_event))
         shutdown.register(self)  # a graceful stop of the process ends this session
         try:
             with contextlib.suppress(StopConsumer):
-                await pump(sources, self.dispatch)
+                await pump(sources, self.dispatch, self.options.max_queued_messages)
         finally:
             # Also when a handler's exception ended the consumer without a
             # disconnect event: no row or group membership may outlive it.
@@ -280,41 +295,54 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
-        if self._state is ConnectionState.CLOSED:
-            return
-        self._tracking.touch()
-        logged_in = self.session is not None
-        closing = self._gate.count(logged_in)
-        if closing is not None:
-            await self.end(CloseCode.FLOOD, closing)
-            return
-        if text_data is None:
-            await self._send_frame_error(protocol.binary_frame_error())
-            return
-        if not logged_in:
-            await self._gate.wait_for_budget(text_data, self.peer)
-            if self.state is ConnectionState.CLOSED:  # the login deadline passed meanwhile
-                return
-        try:
-            message = self._gate.decode(text_data, logged_in)
-        except protocol.FrameError as error:
-            await self._send_frame_error(error)
-            return
-        if self._gate.rate_limited:
-            rate = self._gate.rate.rate
-            await self.reply_error(
-                message, "rate-limited", f"more than {rate:g} messages per second: slow down"
-            )
-            return
-        await self.receive_message(message, text_data)
+        # Frames before login come here, one at a time; later ones go the reader's
+        # way (appws/server/intake.py): both take the same steps.
+        job = await self._intake.frame(text_data, bytes_data)
+        if job is not None:
+            await job.run()
 
     async def receive_message(self, message: dict[str, Any], frame: str) -> None:
         """Route one decoded message: reserved types first, then the handler registry."""
         await dispatch.route(self, message, frame, self.handlers, self._apis)
 
-    async def _send_frame_error(self, error: protocol.FrameError) -> None:
-        answer = {"mt": reserved.ANSWER_TO_UNREADABLE, "error": error.code, "errorText": error.text}
-        await self.send_json(answer)
+    def note_dropped(self, kind: str, message: Mapping[str, Any] | None) -> None:
+        self._intake.drops.note(self.peer, kind, message)
+
+    # -- requests to the peer ------------------------------------------------
+
+    async def request(
+        self, message: Mapping[str, Any], *, api: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Send ``message`` to the peer (the PBX) with ``api`` and return its ``<mt>Result``.
+
+        appws gives it a ``src`` of its own. Raises ``PeerError`` when the reply carries
+        ``error``/``errorText`` or ``err``, ``PeerTimeout`` after ``timeout`` seconds
+        (default ``PEER_REQUEST_TIMEOUT``), ``ApiNotEnabled`` at once for an API the PBX
+        did not enable, ``TooManyRequests`` beyond ``MAX_PEER_REQUESTS``, and
+        ``SessionEnded`` when the session ends first.
+        """
+        return await self._peer.request(message, api, timeout)
+
+    async def send_peer(self, message: Mapping[str, Any], *, api: str) -> None:
+        """Send ``message`` to the peer with ``api``, awaiting nothing (its own ``src``, if any)."""
+        src = message.get("src")
+        await self._peer.send(message, api, src if isinstance(src, str) else None)
+
+    def subscribe_peer(
+        self, message: Mapping[str, Any], *, api: str, timeout: float | None = None
+    ) -> PeerSubscription:
+        """Send ``message`` (when first iterated) and iterate what the peer sends back for it.
+
+        The result comes first (an error in it raises ``PeerError``; none within
+        ``timeout`` raises ``PeerTimeout``), then every message with its ``api`` and
+        ``src``. More than ``PEER_SUBSCRIPTION_QUEUE`` unread ends it with
+        ``PeerSubscriptionOverflow``; the session ending, with ``SessionEnded``.
+        """
+        return self._peer.subscribe(message, api, timeout)
+
+    async def start_pbx(self, pbx: protocol.PbxInfo) -> None:
+        self._peer.enable(pbx.apis)
+        await self._pbx.connected(self, pbx)
 
     # -- subscriptions -----------------------------------------------------
 
@@ -361,6 +389,14 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
     async def appws_disconnect(self, event: Mapping[str, Any]) -> None:
         """Called when an administrator disconnects this session."""
         await reactions.admin_disconnect(self)
+
+    async def appws_pbx_request(self, event: dict[str, Any]) -> None:
+        """Called with a request for this session's PBX from another process (``appws.pbx``)."""
+        self._tasks.spawn(remote.serve(self, self.channel_layer, event), "pbx_request")
+
+    async def appws_pbx_replaced(self, event: Mapping[str, Any]) -> None:
+        """Called when a newer connection of this session's PBX sent its ``PbxInfo``."""
+        await reactions.pbx_replaced(self)
 
     # -- connection --------------------------------------------------------
 

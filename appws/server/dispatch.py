@@ -14,8 +14,9 @@ from typing import Any
 from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 
-from appws.exceptions import AppwsError
+from appws.exceptions import AppwsError, SessionEnded
 from appws.layer.outage import is_layer_outage
+from appws.protocol import LoginKind
 from appws.protocol.quoting import quote
 from appws.server.connection import Connection
 from appws.server.handlers import Handler
@@ -47,6 +48,9 @@ async def route(
         return
     handler = handlers.get((api, mt))
     if handler is None:
+        if conn.session is not None and conn.session.kind is LoginKind.PBX:
+            conn.note_dropped("unhandled", message)  # a PBX would answer an error in turn
+            return
         if api is not None and api not in apis:
             await conn.reply_error(message, "unknown-api", f"this service has no api {quote(api)}")
         else:
@@ -97,6 +101,8 @@ async def run_handler(
         return
     except StopConsumer:
         raise
+    except SessionEnded:
+        return  # it awaited the peer, and the session ended: nobody to answer
     except Exception as error:
         if is_layer_outage(error):
             await conn.reply_error(

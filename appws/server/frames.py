@@ -28,6 +28,7 @@ class FrameGate:
         "_max_depth",
         "_max_login_bytes",
         "_max_src",
+        "_rate_burst",
         "rate",
         "rate_limited",
     )
@@ -42,7 +43,9 @@ class FrameGate:
         self._budget_rate: float = options.login_bytes_per_second
         self._budget_burst = options.login_budget_burst
         self._before_login = 0
-        self.rate = RateLimiter(options.rate_limit, options.rate_burst)
+        self._rate_burst: int = options.rate_burst
+        #: The message rate limit; None: none (a PBX session, by default).
+        self.rate: RateLimiter | None = RateLimiter(options.rate_limit, options.rate_burst)
         #: The last frame counted was over the rate: answer it with ``rate-limited``.
         self.rate_limited = False
 
@@ -52,10 +55,17 @@ class FrameGate:
             self._before_login += 1
             if self._before_login > self._max_before_login:
                 return "too many messages before login"
-        self.rate_limited = not self.rate.allow()
-        if self.rate_limited and self.rate.flooding:
+        self.rate_limited = self.rate is not None and not self.rate.allow()
+        if self.rate_limited and self.rate is not None and self.rate.flooding:
             return "message flood"
         return None
+
+    def limit_rate(self, rate: float | None) -> None:
+        """From now on allow ``rate`` messages per second (None: any number).
+
+        For a PBX session (``PBX_RATE_LIMIT``); the count before login is kept.
+        """
+        self.rate = None if rate is None else RateLimiter(rate, self._rate_burst)
 
     async def wait_for_budget(self, text: str, peer: str) -> None:
         """Before login: wait until the process's login budget has room for ``text``."""

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from appws.accounts import AppAccount, database_app_info, load_app
 from appws.builds import current_build
+from appws.protocol import PbxInfo
 from appws.server.login import default_user
 from appws.server.session import Session
 
@@ -59,3 +60,15 @@ class ServiceHooks:
 
     async def logged_in(self) -> None:
         """Called after a successful login, once ``self.session`` is set."""
+
+    async def pbx_connected(self, pbx: PbxInfo) -> None:
+        """Called when a PBX session's ``PbxInfo`` arrived (``self.session.pbx`` is ``pbx``).
+
+        Runs as a task of the session, beside its handlers: it may call the PBX
+        (``await self.request(...)``, ``self.subscribe_peer(...)``) and wait for the
+        answers. Cancelled when the session ends or a new ``PbxInfo`` arrives.
+        """
+
+    async def pbx_disconnected(self, pbx: PbxInfo) -> None:
+        """Called when the PBX of ``pbx_connected`` is gone: the session ended, or it sent
+        a new ``PbxInfo``. Nothing more can be sent to it."""

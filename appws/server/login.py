@@ -92,8 +92,13 @@ async def check_login(
 
 
 async def map_user(conn: Connection, session: Session) -> None:
-    """Find the session's Django user and check it may open the App (settings decide)."""
+    """Find the session's Django user and check it may open the App (settings decide).
+
+    A PBX's own App object (kind ``PBX``) maps to no user and needs no access.
+    """
     options = conn.options
+    if session.kind is protocol.LoginKind.PBX:
+        return  # the App object itself: no Django user stands behind it
     if not (options.map_users or options.require_user_access):
         return
     session.user = user = await conn.get_user(session)

@@ -1,12 +1,35 @@
-"""Feed a consumer the events of its sources (the socket, its channel) one at a time."""
+"""Feed a consumer the events of its sources (the socket, its channel) through one queue.
+
+One long-lived reader per source takes each event and hands it to that source's
+intake, which decides at once what becomes of it: a reply to the session's own
+request is delivered there and then; the rest goes into the session's
+:class:`Inbox`, which one dispatching task empties in order, one item at a time.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 Source = Callable[[], Awaitable[Any]]
+
+
+class Job:
+    """Work for the dispatching task (a message for its handler, an answer to send)."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
+        self.run = run
+
+
+class _Waited:
+    __slots__ = ("done", "item")
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
 class _ReaderFailed:
@@ -18,32 +41,74 @@ class _ReaderFailed:
         self.error = error
 
 
-async def pump(sources: list[Source], dispatch: Callable[[Any], Awaitable[None]]) -> None:
-    """Dispatch events from every source one at a time, in the order they come.
+class Inbox:
+    """The queue of one session's dispatching task: events and :class:`Job` items."""
 
-    One long-lived reader per source hands events over a one-slot queue: the
-    same order and back-pressure as Channels' ``await_many_dispatch``, without a
-    new task and an ``asyncio.wait()`` per event. A reader's exception is raised
-    here, in the dispatching task.
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=size)
+
+    def offer(self, item: Any) -> bool:
+        """Queue ``item`` if there is room; False when the queue is full."""
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def put(self, item: Any) -> None:
+        """Queue ``item``, waiting for room (back-pressure on the source)."""
+        await self._queue.put(item)
+
+    async def put_and_wait(self, item: Any) -> None:
+        """Queue ``item`` and return once it has been dispatched (one at a time, as before)."""
+        waited = _Waited(item)
+        await self._queue.put(waited)
+        await waited.done
+
+    async def get(self) -> Any:
+        return await self._queue.get()
+
+
+Intake = Callable[[Any, Inbox], Awaitable[None]]
+
+
+async def pump(
+    sources: Sequence[tuple[Source, Intake]],
+    dispatch: Callable[[Any], Awaitable[None]],
+    size: int,
+) -> None:
+    """Read every source; dispatch what their intakes queue, one item at a time, in order.
+
+    An event is dispatched with ``dispatch(event)``, a :class:`Job` by running it. A
+    reader's exception (its source's, or its intake's) is raised here, in the
+    dispatching task.
     """
-    handoff: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+    inbox = Inbox(size)
 
-    async def read(source: Source) -> None:
+    async def read(source: Source, intake: Intake) -> None:
         try:
             while True:
-                await handoff.put(await source())
+                await intake(await source(), inbox)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # hand it to the dispatching task
-            await handoff.put(_ReaderFailed(error))
+            await inbox.put(_ReaderFailed(error))
 
-    readers = [asyncio.ensure_future(read(source)) for source in sources]
+    readers = [asyncio.ensure_future(read(source, intake)) for source, intake in sources]
     try:
         while True:
-            event = await handoff.get()
-            if isinstance(event, _ReaderFailed):
-                raise event.error
-            await dispatch(event)
+            item = await inbox.get()
+            if isinstance(item, _ReaderFailed):
+                raise item.error
+            waited = item if isinstance(item, _Waited) else None
+            if waited is not None:
+                item = waited.item
+            try:
+                await (item.run() if isinstance(item, Job) else dispatch(item))
+            finally:
+                if waited is not None and not waited.done.done():
+                    waited.done.set_result(None)
     finally:
         for reader in readers:
             reader.cancel()

@@ -52,3 +52,17 @@ async def admin_disconnect(conn: Connection) -> None:
         session.sip if session else None,
     )
     await conn.end(CloseCode.ADMIN_DISCONNECT, "disconnected by an administrator", log=log)
+
+
+async def pbx_replaced(conn: Connection) -> None:
+    """A newer connection of the same PBX (domain, PBX name, App object) replaced this one."""
+    session = conn.session
+    pbx = session.pbx if session else None
+    log = LogLine(
+        login_logger,
+        logging.INFO,
+        "closing the older connection of PBX %r from %r: a newer one sent PbxInfo",
+        str(pbx.identity) if pbx else None,
+        conn.peer,
+    )
+    await conn.end(CloseCode.PBX_REPLACED, "replaced by a newer connection of this PBX", log=log)

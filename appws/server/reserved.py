@@ -138,9 +138,31 @@ async def app_info(conn: Connection, message: dict[str, Any], frame: str) -> Non
 
 
 async def pbx_info(conn: Connection, message: dict[str, Any], frame: str) -> None:
-    """``PbxInfo``: keep what the PBX says about itself on the session; no reply."""
-    assert conn.session is not None
-    conn.session.pbx_info = {k: v for k, v in message.items() if k not in ("mt", "src")}
+    """``PbxInfo``: a PBX session's PBX, who it is and its APIs; no reply.
+
+    Only the PBX's own App object may send it (a login of kind ``PBX``): anyone else
+    is refused and nothing changes.
+    """
+    session = conn.session
+    assert session is not None
+    if session.kind is not protocol.LoginKind.PBX:
+        await conn.reply_error(
+            message,
+            "forbidden",
+            f"PbxInfo is taken only from the PBX's own App object (a login whose "
+            f"info.appobj is its sip); this session logged in as kind {session.kind.value}",
+        )
+        return
+    try:
+        pbx = protocol.PbxInfo.from_message(message, domain=session.domain, sip=session.sip)
+    except ValueError as error:
+        # Not answered: a PBX answers an error in turn (it never expects a reply here).
+        login_logger.warning(
+            "PbxInfo from %r (sip %r) ignored: %r", conn.peer, session.sip, str(error)
+        )
+        return
+    session.pbx_info = {k: v for k, v in message.items() if k not in ("mt", "src")}
+    await conn.start_pbx(pbx)
 
 
 async def app_check_login(conn: Connection, message: dict[str, Any], frame: str) -> None:

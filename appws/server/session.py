@@ -19,7 +19,8 @@ class Session:
     The login fields are the ones the client sent (and the digest covered);
     ``pbx_obj`` was not covered by the digest. ``kind`` says how it logged in:
     the PBX's App object itself, with the App's password, or issued for a user.
-    ``pbx_info`` holds the last ``PbxInfo`` a PBX sent on this connection.
+    ``pbx_info`` holds the last ``PbxInfo`` a PBX sent on this connection, as sent;
+    ``pbx`` the same, read (a PBX session only: a login of kind ``PBX``).
     """
 
     app: str
@@ -36,6 +37,8 @@ class Session:
     session_key: str = field(default="", repr=False)
     challenge: str = field(default="", repr=False)
     pbx_info: Mapping[str, Any] | None = None
+    #: What the PBX said in its last ``PbxInfo`` (who it is, the APIs it enabled), or None.
+    pbx: protocol.PbxInfo | None = None
     #: The Django user this login maps to (``consumer.get_user()``), or None.
     user: Any = None
     #: The mapped user's permissions, when handlers must also check the user

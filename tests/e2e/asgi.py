@@ -59,11 +59,37 @@ class TopicService(EchoService):
         return {}
 
 
+class PbxPeerService(EchoService):
+    """Calls its PBX when it connects, and again from a handler; reports over send_peer."""
+
+    apps = ("pbxpeer",)
+
+    async def pbx_connected(self, pbx: Any) -> None:
+        import asyncio
+
+        node = await self.request({"mt": "GetNodeInfo"}, api="PbxApi")
+        users = await asyncio.gather(
+            *(
+                self.request({"mt": "GetObject", "h323": f"u{n}"}, api="PbxAdminApi")
+                for n in range(20)
+            )
+        )
+        report = {"mt": "Report", "node": node["name"], "users": [u["cn"] for u in users]}
+        await self.send_peer(report, api="PbxApi")
+
+    @mt("ReplicateUpdate", api="PbxTableUsers")
+    async def updated(self, msg: dict[str, Any]) -> None:
+        row = await self.request(
+            {"mt": "GetObject", "guid": msg["columns"]["guid"]}, api="PbxAdminApi"
+        )
+        await self.send_peer({"mt": "Updated", "cn": row["cn"]}, api="PbxApi")
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": URLRouter(
-            service_urls(EchoService, NotesService, TopicService, PbxTestService)
+            service_urls(EchoService, NotesService, TopicService, PbxTestService, PbxPeerService)
         ),
     }
 )

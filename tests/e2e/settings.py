@@ -7,7 +7,12 @@ from demo_site.settings import APPWS
 
 APPWS = {
     **APPWS,
-    "APPS": {**APPWS["APPS"], "topics": {"password": "topics"}, "pbxtest": {"password": "pbxtest"}},
+    "APPS": {
+        **APPWS["APPS"],
+        "topics": {"password": "topics"},
+        "pbxtest": {"password": "pbxtest"},
+        "pbxpeer": {"password": "pbxpeer"},
+    },
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
 }
 if os.environ.get("APPWS_NOTES_PASSWORD"):  # the demo's notes App without demo_setup

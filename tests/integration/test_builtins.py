@@ -88,7 +88,7 @@ async def test_pbx_info_is_stored_on_the_session(connect):
         login=("pbxapp", "pwd"),
         domain="pbx.example.com",
         sip="app-object",
-        info={"lics": 5},
+        info={"appobj": "app-object", "lics": 5},  # the PBX's own App object
     )
     pbx_info = {
         "mt": "PbxInfo",

@@ -279,6 +279,15 @@ def test_app_dirs_must_be_a_list(settings: Any, app_dirs: Any) -> None:
         ("SEND_WINDOW_SECONDS", 0),
         ("SEND_WINDOW_BYTES", 1.5),
         ("PBX_SEND_WINDOW_BYTES", None),
+        ("PBX_RATE_LIMIT", 0),
+        ("PBX_RATE_LIMIT", "100"),
+        ("PBX_RATE_LIMIT", True),
+        ("MAX_QUEUED_MESSAGES", 0),
+        ("MAX_QUEUED_MESSAGES", 1.5),
+        ("PEER_REQUEST_TIMEOUT", 0),
+        ("PEER_REQUEST_TIMEOUT", None),
+        ("MAX_PEER_REQUESTS", 0),
+        ("PEER_SUBSCRIPTION_QUEUE", 0),
     ],
 )
 def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> None:
@@ -302,6 +311,12 @@ def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> No
         ("MAX_LOGIN_MESSAGE_BYTES", 1),
         ("LOGIN_BYTES_PER_SECOND", 0),
         ("LOGIN_BYTES_PER_SECOND", 262144.5),
+        ("PBX_RATE_LIMIT", None),
+        ("PBX_RATE_LIMIT", 2000),
+        ("MAX_QUEUED_MESSAGES", 1),
+        ("PEER_REQUEST_TIMEOUT", 0.5),
+        ("MAX_PEER_REQUESTS", 1),
+        ("PEER_SUBSCRIPTION_QUEUE", 1),
     ],
 )
 def test_number_settings_in_range(settings: Any, key: str, value: Any) -> None:
