@@ -3,6 +3,8 @@ from django.shortcuts import render
 
 from appws.models import App
 
+from .notes.models import ConnectedPbx
+
 
 def home(request: HttpRequest) -> HttpResponse:
     apps = []
@@ -12,4 +14,5 @@ def home(request: HttpRequest) -> HttpResponse:
             for app in App.objects.filter(enabled=True)
             if request.user.has_perm(app.access_permission_name)
         ]
-    return render(request, "demo_site/home.html", {"apps": apps})
+    pbxs = ConnectedPbx.objects.filter(connected=True)
+    return render(request, "demo_site/home.html", {"apps": apps, "pbxs": pbxs})

@@ -25,3 +25,21 @@ class Note(models.Model):
             "author": self.author,
             "created": self.created.isoformat(),
         }
+
+
+class ConnectedPbx(models.Model):
+    """What the notes service learnt from a PBX that connected to it, for the landing page."""
+
+    identity = models.CharField(max_length=255, unique=True)
+    apis = models.JSONField(default=list)
+    node_info = models.JSONField(null=True, blank=True)
+    app_object = models.JSONField(null=True, blank=True)
+    problem = models.CharField(max_length=255, blank=True)
+    connected = models.BooleanField(default=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+
+    def __str__(self) -> str:
+        return self.identity

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from appws import AppWebsocketConsumer, AppwsError, mt, notify_on_commit
+from appws.exceptions import PeerRequestError
+from appws.protocol import PbxInfo
 
-from .models import Note
+from .models import ConnectedPbx, Note
 
 TOPIC = "notes"
 MAX_TEXT = 500
@@ -56,3 +58,25 @@ class NotesService(AppWebsocketConsumer):
         """Receive NoteAdded / NoteDeleted with this request's src."""
         await self.subscribe(TOPIC, msg)
         return {}
+
+    async def pbx_connected(self, pbx: PbxInfo) -> None:
+        """Ask the PBX about its node and this App object; the landing page shows it."""
+        assert self.session is not None
+        found: dict[str, Any] = {"apis": sorted(pbx.apis), "connected": True, "problem": ""}
+        try:
+            if "PbxApi" in pbx.apis:
+                node = await self.request({"mt": "GetNodeInfo"}, api="PbxApi")
+                found["node_info"] = _without_routing(node)
+            if "PbxAdminApi" in pbx.apis:
+                own = {"mt": "GetObject", "h323": self.session.sip}
+                found["app_object"] = _without_routing(await self.request(own, api="PbxAdminApi"))
+        except PeerRequestError as error:
+            found["problem"] = str(error)[:255]
+        await ConnectedPbx.objects.aupdate_or_create(identity=str(pbx.identity), defaults=found)
+
+    async def pbx_disconnected(self, pbx: PbxInfo) -> None:
+        await ConnectedPbx.objects.filter(identity=str(pbx.identity)).aupdate(connected=False)
+
+
+def _without_routing(reply: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in reply.items() if key not in ("mt", "api", "src")}
