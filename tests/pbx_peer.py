@@ -48,6 +48,11 @@ class PeerService(AppWebsocketConsumer):
     async def pbx_disconnected(self, pbx: PbxInfo) -> None:
         type(self).disconnected.append(pbx)
 
+    @mt("ReplicateNextResult", api="PbxTableUsers")
+    async def row_sent_for(self, msg: dict[str, Any]) -> None:
+        """A result the service asked for with send_peer, handled by type."""
+        type(self).record(("next", msg.get("columns")))
+
     @mt("ReplicateAdd", api="PbxTableUsers")
     async def row_added(self, msg: dict[str, Any]) -> None:
         type(self).record(("add", msg["columns"]))

@@ -301,6 +301,10 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         if job is not None:
             await job.run()
 
+    def handles(self, api: str | None, mt: str) -> bool:
+        """Whether an ``@mt`` handler is registered for ``(api, mt)``."""
+        return (api, mt) in self.handlers
+
     async def receive_message(self, message: dict[str, Any], frame: str) -> None:
         """Route one decoded message: reserved types first, then the handler registry."""
         await dispatch.route(self, message, frame, self.handlers, self._apis)

@@ -36,6 +36,9 @@ class Reader(Connection, Protocol):
     async def receive_message(self, message: dict[str, Any], frame: str) -> None:
         """Route one decoded message: reserved types, then the handlers."""
 
+    def handles(self, api: str | None, mt: str) -> bool:
+        """Whether an ``@mt`` handler is registered for ``(api, mt)``."""
+
     async def appws_pbx_request(self, event: dict[str, Any]) -> None:
         """Start serving a request for the peer from another process."""
 
@@ -114,7 +117,8 @@ class Intake:
             return Job(functools.partial(conn.reply_error, message, "rate-limited", text_))
         if self._peer.deliver(message):
             return None
-        if pbx and message["mt"].endswith("Result"):
+        unasked = message["mt"].endswith("Result")
+        if pbx and unasked and not self._conn.handles(message.get("api"), message["mt"]):
             self.drops.note(conn.peer, "result", message)
             return None
         return Job(functools.partial(self._handle, message, text))

@@ -244,6 +244,24 @@ async def test_no_error_replies_to_results_indications_or_unreadable_frames(scri
     await pbx.close()
 
 
+async def test_a_result_type_with_a_handler_reaches_it(script):
+    # A service that sends with send_peer may handle the results by type instead.
+    script(None)
+    pbx = await pbx_login()
+    await pbx.send(
+        {
+            "api": "PbxTableUsers",
+            "mt": "ReplicateNextResult",
+            "src": "r1",
+            "columns": {"guid": "g1"},
+        }
+    )
+    await PeerService.wait_seen(1)
+    assert PeerService.seen == [("next", {"guid": "g1"})]
+    assert await pbx.comm.receive_nothing()
+    await pbx.close()
+
+
 async def test_a_pbx_session_is_not_rate_limited_while_a_browser_is(script, settings, connect):
     settings.APPWS = {**settings.APPWS, "RATE_LIMIT": 1, "RATE_BURST": 5}
     script(None)
