@@ -6,37 +6,80 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('appws', '0004_livesession_groups'),
+        ("appws", "0004_livesession_groups"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='app',
-            name='pbx_rate_limit',
-            field=models.FloatField(blank=True, help_text="Messages per second a PBX's connection as this App's object may send (0: no limit). Empty: the site's setting for PBX connections.", null=True, validators=[django.core.validators.MinValueValidator(0)], verbose_name='PBX message rate limit'),
+            model_name="app",
+            name="pbx_rate_limit",
+            field=models.FloatField(
+                blank=True,
+                help_text="Messages per second a PBX's connection as this App's object may send (0: no limit). Empty: the site's setting for PBX connections.",
+                null=True,
+                validators=[django.core.validators.MinValueValidator(0)],
+                verbose_name="PBX message rate limit",
+            ),
         ),
         migrations.CreateModel(
-            name='PbxConnection',
+            name="PbxConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('app_name', models.CharField(db_index=True, max_length=90, verbose_name='App')),
-                ('domain', models.CharField(max_length=255)),
-                ('pbx', models.CharField(help_text="The PBX's name, from PbxInfo.", max_length=255, verbose_name='PBX')),
-                ('sip', models.CharField(help_text="The sip name of the PBX's App object.", max_length=255, verbose_name='App object')),
-                ('dns', models.CharField(blank=True, max_length=255, verbose_name='DNS name')),
-                ('apis', models.JSONField(default=list, help_text='The PBX APIs enabled for this connection (PbxInfo).', verbose_name='APIs')),
-                ('version', models.CharField(blank=True, max_length=255)),
-                ('build', models.CharField(blank=True, max_length=255)),
-                ('channel_name', models.CharField(max_length=255, unique=True)),
-                ('connected_at', models.DateTimeField()),
-                ('server', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pbx_connections', to='appws.serverprocess')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("app_name", models.CharField(db_index=True, max_length=90, verbose_name="App")),
+                ("domain", models.CharField(max_length=255)),
+                (
+                    "pbx",
+                    models.CharField(
+                        help_text="The PBX's name, from PbxInfo.",
+                        max_length=255,
+                        verbose_name="PBX",
+                    ),
+                ),
+                (
+                    "sip",
+                    models.CharField(
+                        help_text="The sip name of the PBX's App object.",
+                        max_length=255,
+                        verbose_name="App object",
+                    ),
+                ),
+                ("dns", models.CharField(blank=True, max_length=255, verbose_name="DNS name")),
+                (
+                    "apis",
+                    models.JSONField(
+                        default=list,
+                        help_text="The PBX APIs enabled for this connection (PbxInfo).",
+                        verbose_name="APIs",
+                    ),
+                ),
+                ("version", models.CharField(blank=True, max_length=255)),
+                ("build", models.CharField(blank=True, max_length=255)),
+                ("channel_name", models.CharField(max_length=255, unique=True)),
+                ("connected_at", models.DateTimeField()),
+                (
+                    "server",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pbx_connections",
+                        to="appws.serverprocess",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'PBX connection',
-                'ordering': ['app_name', 'domain', 'pbx', 'sip'],
-                'indexes': [models.Index(fields=['app_name', 'domain', 'pbx', 'sip'], name='appws_pbxco_app_nam_8151db_idx')],
+                "verbose_name": "PBX connection",
+                "ordering": ["app_name", "domain", "pbx", "sip"],
+                "indexes": [
+                    models.Index(
+                        fields=["app_name", "domain", "pbx", "sip"],
+                        name="appws_pbxco_app_nam_8151db_idx",
+                    )
+                ],
             },
         ),
     ]
