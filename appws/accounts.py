@@ -37,6 +37,8 @@ class AppAccount:
     ``permissions`` are the Django permissions (``"app_label.codename"``) that
     sessions of this App carry; ``check_logins`` names the Apps whose passwords
     its sessions may verify with ``AppCheckLogin``; a disabled App refuses logins.
+    ``pbx_rate_limit`` is the message rate (per second; 0: none) its PBX sessions are
+    held to, None for the site's setting.
     """
 
     name: str
@@ -45,6 +47,7 @@ class AppAccount:
     permissions: frozenset[str] = frozenset()
     enabled: bool = True
     check_logins: frozenset[str] = frozenset()
+    pbx_rate_limit: float | None = None
 
 
 _CACHE_PREFIX = "appws:app:"
@@ -88,6 +91,7 @@ def settings_account(name: str) -> AppAccount | None:
         domain=entry.get("domain"),
         permissions=frozenset(entry.get("permissions", ())),
         check_logins=app_names(entry.get("check_logins")),
+        pbx_rate_limit=rate_limit(entry.get("pbx_rate_limit")),
     )
 
 
@@ -124,8 +128,15 @@ def app_names(value: object) -> frozenset[str]:
     return frozenset(name for name in value if isinstance(name, str))
 
 
-_Row = tuple[str, str, bool, str, frozenset[str], frozenset[str]]
-_ROW_LENGTH = 6
+def rate_limit(value: object) -> float | None:
+    """A ``pbx_rate_limit`` as a number of messages per second; anything else is None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+_Row = tuple[str, str, bool, str, frozenset[str], frozenset[str], float | None]
+_ROW_LENGTH = 7
 
 
 def _database_row(name: str) -> _Row | None:
@@ -142,6 +153,7 @@ def _database_row(name: str) -> _Row | None:
         app.domain,
         app.operation_permissions(),
         app_names(app.check_logins),
+        app.pbx_rate_limit,
     )
 
 
@@ -179,7 +191,7 @@ async def load_app(name: str) -> AppAccount | None:
         if row is None:
             return None
         await _cached(cache.aset(key, row, get_settings().app_cache_seconds))
-    app_name, token, enabled, domain, permissions, check_logins = row
+    app_name, token, enabled, domain, permissions, check_logins, pbx_rate_limit = row
     return AppAccount(
         name=app_name,
         password=decrypt_password(token),
@@ -187,6 +199,7 @@ async def load_app(name: str) -> AppAccount | None:
         permissions=permissions,
         enabled=enabled,
         check_logins=check_logins,
+        pbx_rate_limit=pbx_rate_limit,
     )
 
 

@@ -9,7 +9,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 |---|---|---|
 | ``appws.E001`` | Error | no ``default`` channel layer in ``CHANNEL_LAYERS`` |
 | ``appws.E002`` | Error | ``APPWS`` is not a dict, or has unknown keys |
-| ``appws.E003`` | Error | an ``APPWS["APPS"]`` entry: no string password, bad ``check_logins`` |
+| ``appws.E003`` | Error | a bad ``APPWS["APPS"]`` entry (password, ``check_logins``, rate) |
 | ``appws.E004`` | Error | ``APPWS["MAX_MESSAGE_BYTES"]`` is not a positive integer |
 | ``appws.E005`` | Error | an ``APPWS["APP_DIRS"]`` entry is not an existing directory |
 | ``appws.E006`` | Error | a number setting (heartbeats, timeouts, limits) is out of range |

@@ -10,6 +10,9 @@ A row also lists the channel-layer groups its session is in, written *before*
 the session joins a group (writes of concurrent joins share one round trip), so
 that whoever sweeps a crashed process can take its channels out of them.
 
+Rows of PBX connections (:mod:`appws.pbx`) hold the process row too
+(:func:`hold_process`), whether or not ``TRACK_SESSIONS`` is on.
+
 Long because the row writes, the heartbeat and the group write-ahead share one
 registry's state (its records, its process row, its event loop); the sweep
 itself lives in :mod:`appws.stale`.
@@ -70,6 +73,17 @@ class LiveRecord:
     created: asyncio.Future[None] | None = None
 
 
+@dataclass(eq=False)
+class ProcessHold:
+    """Rows other than a session's that need this process's row and its heartbeat.
+
+    ``revive`` re-creates them, given the new process row, after another process
+    judged this one stale and deleted its row (and, by cascade, theirs).
+    """
+
+    revive: Callable[[int], Awaitable[None]] | None = None
+
+
 class _Registry:
     """This process's live-session records and its heartbeat."""
 
@@ -88,6 +102,8 @@ class _Registry:
         # Records re-created after a sweep: rejoined again on the next beat, in case
         # the sweeper's group_discard came after the first rejoin.
         self._revived: list[LiveRecord] = []
+        # Rows other than sessions' (PBX connections) keeping the process row alive.
+        self.holds: set[ProcessHold] = set()
 
     def _start_lock(self) -> asyncio.Lock:
         # One lock per event loop: a lock must not be shared across loops.
@@ -99,14 +115,29 @@ class _Registry:
     async def add(self, record: LiveRecord) -> None:
         if self.stopping:
             return  # the process is going away: its session is about to be ended
+        await self._start_beating()
+        await self._create(record, self.server_pk)
+        self.records.add(record)
+
+    async def _start_beating(self) -> None:
         # Logins overlap: only one of them may (re)start the heartbeat, and no row
         # may be written before the process row exists.
         async with self._start_lock():
             if self.task is None or self.task.done():
                 self.server_pk = await database_sync_to_async(_touch_server)()
                 self.task = asyncio.get_running_loop().create_task(self._heartbeat())
-        await self._create(record, self.server_pk)
-        self.records.add(record)
+
+    async def hold(self, holder: ProcessHold) -> int | None:
+        if self.stopping:
+            return None
+        await self._start_beating()
+        self.holds.add(holder)
+        return self.server_pk
+
+    async def release(self, holder: ProcessHold) -> None:
+        self.holds.discard(holder)
+        if not self.records and not self.holds:
+            await self.stop_beating()
 
     @staticmethod
     async def _create(record: LiveRecord, server_pk: int | None) -> None:
@@ -166,7 +197,7 @@ class _Registry:
         pk, record.pk = record.pk, None
         if pk is not None and not self.stopping:
             await database_sync_to_async(_delete_row)(pk)
-        if not self.records:
+        if not self.records and not self.holds:
             await self.stop_beating()
 
     async def stop_beating(self) -> None:
@@ -184,6 +215,7 @@ class _Registry:
         for record in list(self.records):
             record.pk = None
         self.records.clear()
+        self.holds.clear()  # their rows go with the process row
         server_pk, self.server_pk = self.server_pk, None
         if server_pk is None:
             return 0
@@ -215,6 +247,8 @@ class _Registry:
             revived = self._revived = list(self.records)
             for record in revived:
                 await self._create(record, server_pk)
+            for holder in list(self.holds):
+                await _revive(holder, server_pk)
         # Groups left since the last beat (and joins whose write failed).
         changed = [r for r in list(self.records) if r.pk is not None and r.groups != r.written]
         if changed:
@@ -240,6 +274,19 @@ async def register(
     record = LiveRecord(fields, groups=set() if groups is None else groups, rejoin=rejoin)
     await _registry.add(record)
     return record
+
+
+async def hold_process(holder: ProcessHold) -> int | None:
+    """Keep this process's row and heartbeat while ``holder`` is held; return the row's pk.
+
+    Whether or not ``TRACK_SESSIONS`` is on. None when the process is stopping.
+    """
+    return await _registry.hold(holder)
+
+
+async def release_process(holder: ProcessHold) -> None:
+    """``holder`` needs the process row no more (the heartbeat stops with the last one)."""
+    await _registry.release(holder)
 
 
 async def unregister(record: LiveRecord) -> None:
@@ -305,6 +352,15 @@ def _delete_row(pk: int) -> None:
     from appws.models import LiveSession
 
     LiveSession.objects.filter(pk=pk).delete()
+
+
+async def _revive(holder: ProcessHold, server_pk: int) -> None:
+    if holder.revive is None:
+        return
+    try:
+        await holder.revive(server_pk)
+    except Exception:  # a database hiccup: the row stays missing until its PBX reconnects
+        logger.exception("could not re-create the rows of a swept server process")
 
 
 async def _rejoin(record: LiveRecord) -> None:

@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from appws.crypto import decrypt_password, encrypt_password
-from appws.protocol import LoginKind
+from appws.protocol import LoginKind, PbxIdentity
 
 app_name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
@@ -84,6 +84,14 @@ class App(models.Model):
         on_delete=models.SET_NULL,
         related_name="appws_app",
         help_text="Who may open this App: grant it to users and groups.",
+    )
+    pbx_rate_limit = models.FloatField(
+        "PBX message rate limit",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Messages per second a PBX's connection as this App's object may send "
+        "(0: no limit). Empty: the site's setting for PBX connections.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -185,3 +193,41 @@ class LiveSession(models.Model):
     @property
     def user_label(self) -> str:
         return f"{self.sip}@{self.domain}" if self.domain else self.sip
+
+
+class PbxConnection(models.Model):
+    """A PBX connected as an App object, on whichever process holds its socket.
+
+    Kept whether or not ``TRACK_SESSIONS`` is on: ``appws.pbx`` finds the PBXs it
+    may call here. Rows of a stale process count as not connected and go with it.
+    """
+
+    app_name = models.CharField("App", max_length=90, db_index=True)
+    domain = models.CharField(max_length=255)
+    pbx = models.CharField("PBX", max_length=255, help_text="The PBX's name, from PbxInfo.")
+    sip = models.CharField(
+        "App object", max_length=255, help_text="The sip name of the PBX's App object."
+    )
+    dns = models.CharField("DNS name", max_length=255, blank=True)
+    apis = models.JSONField(
+        "APIs", default=list, help_text="The PBX APIs enabled for this connection (PbxInfo)."
+    )
+    version = models.CharField(max_length=255, blank=True)
+    build = models.CharField(max_length=255, blank=True)
+    channel_name = models.CharField(max_length=255, unique=True)
+    server = models.ForeignKey(
+        ServerProcess, on_delete=models.CASCADE, related_name="pbx_connections"
+    )
+    connected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["app_name", "domain", "pbx", "sip"]
+        verbose_name = "PBX connection"
+        indexes = [models.Index(fields=["app_name", "domain", "pbx", "sip"])]
+
+    def __str__(self) -> str:
+        return f"{self.app_name}: {self.identity}"
+
+    @property
+    def identity(self) -> PbxIdentity:
+        return PbxIdentity(domain=self.domain, pbx=self.pbx, sip=self.sip)

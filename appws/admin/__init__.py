@@ -1,10 +1,19 @@
-"""Admin screens: Apps and their secrets, live sessions, server processes, the catalogue.
+"""Admin screens: Apps and their secrets, live sessions, PBX connections, server processes,
+the catalogue.
 
-Django's admin autodiscovery imports this package; importing the two modules
+Django's admin autodiscovery imports this package; importing the modules
 registers their screens.
 """
 
 from appws.admin.app import AppAdmin, AppAdminForm
 from appws.admin.live import LiveSessionAdmin, ReadOnlyAdmin, ServerProcessAdmin
+from appws.admin.pbx import PbxConnectionAdmin
 
-__all__ = ["AppAdmin", "AppAdminForm", "LiveSessionAdmin", "ReadOnlyAdmin", "ServerProcessAdmin"]
+__all__ = [
+    "AppAdmin",
+    "AppAdminForm",
+    "LiveSessionAdmin",
+    "PbxConnectionAdmin",
+    "ReadOnlyAdmin",
+    "ServerProcessAdmin",
+]

@@ -103,7 +103,7 @@ class AppAdmin(AppModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "title", "password", "enabled", "hidden", "domain"]}),
         ("Who may open it", {"fields": ["access"]}),
-        ("What its sessions may do", {"fields": ["permissions", "check_logins"]}),
+        ("What its sessions may do", {"fields": ["permissions", "check_logins", "pbx_rate_limit"]}),
         (
             "AppInfo",
             {

@@ -13,9 +13,11 @@ from appws.protocol import DEFAULT_MAX_MESSAGE_BYTES
 
 DEFAULTS: dict[str, Any] = {
     # App name -> {"password": str, "domain": str, "permissions": [str, ...],
-    # "check_logins": [App name, ...]}: Apps a service can log in without any
-    # database. check_logins: the Apps whose passwords sessions of this App may
-    # verify with AppCheckLogin (default: none).
+    # "check_logins": [App name, ...], "pbx_rate_limit": float}: Apps a service
+    # can log in without any database. check_logins: the Apps whose passwords
+    # sessions of this App may verify with AppCheckLogin (default: none).
+    # pbx_rate_limit: messages per second this App's PBX connections may send
+    # (0: no limit; left out: the setting for PBX connections).
     "APPS": {},
     # Domain sent in AppLoginResult when the App itself names none; None: the
     # host name the client connected to.

@@ -139,7 +139,25 @@ def _apps(apps_setting: object) -> list[Problem]:
                     ),
                 )
             )
+        elif "pbx_rate_limit" in entry and not _is_rate(entry["pbx_rate_limit"]):
+            found.append(
+                Problem(
+                    "appws.E003",
+                    f'APPWS["APPS"][{name!r}]["pbx_rate_limit"] must be a number of messages '
+                    f"per second, 0 or more, or None, not {entry['pbx_rate_limit']!r}.",
+                    hint=(
+                        "Messages per second the PBX connections of this App may send "
+                        "(0: no limit); None or left out: the setting for PBX connections."
+                    ),
+                )
+            )
     return found
+
+
+def _is_rate(value: object) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 # -- numbers -------------------------------------------------------------------------

@@ -20,6 +20,9 @@ from appws.layer import events
 from appws.server import features
 from tests.pbx_peer import PeerService, Results, pbx_login
 
+# Every PBX connection is recorded in the database (appws.pbx's registry feature).
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 @pytest.fixture
 def script(monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -1,0 +1,50 @@
+"""Call the APIs of a connected PBX from anywhere in the site (docs/pbx.md).
+
+``appws.pbx.request(app, msg, api=...)`` from views and commands, ``await
+appws.pbx.arequest(...)`` from async code; ``send``/``asend`` without waiting.
+The exceptions import without Django; the calls load it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from appws.pbx.errors import AmbiguousPbx, NoPbxConnected, PbxBusy, PbxUnreachable
+
+if TYPE_CHECKING:
+    from appws.pbx.call import arequest, asend, request, send
+    from appws.pbx.connected import ConnectedPbx, connected_pbxs
+
+__all__ = [
+    "AmbiguousPbx",
+    "ConnectedPbx",
+    "NoPbxConnected",
+    "PbxBusy",
+    "PbxUnreachable",
+    "arequest",
+    "asend",
+    "connected_pbxs",
+    "request",
+    "send",
+]
+
+_LAZY = {
+    "arequest": "appws.pbx.call",
+    "asend": "appws.pbx.call",
+    "request": "appws.pbx.call",
+    "send": "appws.pbx.call",
+    "ConnectedPbx": "appws.pbx.connected",
+    "connected_pbxs": "appws.pbx.connected",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'appws.pbx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,155 @@
+"""The database registry of connected PBXs: rows, replacement, stale processes, heartbeat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from appws import live_sessions
+from appws.layer import events
+from appws.models import PbxConnection, ServerProcess
+from appws.pbx import connected_pbxs
+from appws.server import features
+from tests.pbx_standin import StandIn
+
+# TRACK_SESSIONS is off in the test settings: the registry works without it.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def rows() -> list[PbxConnection]:
+    return [row async for row in PbxConnection.objects.select_related("server")]
+
+
+def test_the_registry_is_registered_with_pbx_sessions() -> None:
+    from appws.pbx.registry import registry
+
+    assert registry in features.registered()
+
+
+async def test_a_connected_pbx_has_a_row_with_its_identity_apis_and_process() -> None:
+    pbx = await StandIn(apis=("PbxApi", "PbxSignal")).connect()
+    [row] = await rows()
+    assert (row.app_name, row.domain, row.pbx, row.sip) == (
+        "pbxapp",
+        "example.com",
+        "pbx-main",
+        "pbxapp-obj",
+    )
+    assert row.apis == ["PbxApi", "PbxSignal"]
+    assert (row.dns, row.version, row.build) == ("pbx-main.example.com", "13r3", "1234")
+    assert row.channel_name == pbx.channel
+    assert row.server.ident == live_sessions.PROCESS_IDENT
+    await pbx.disconnect()
+
+
+async def test_disconnecting_deletes_the_row_and_releases_the_process() -> None:
+    pbx = await StandIn().connect()
+    assert live_sessions._registry.task is not None  # the heartbeat beats for the PBX row
+    await pbx.disconnect()
+    assert await rows() == []
+    assert live_sessions._registry.task is None
+
+
+async def test_a_pbx_connecting_again_replaces_its_older_connection() -> None:
+    older = await StandIn().connect()
+    newer = await StandIn().connect()
+    assert [row.channel_name for row in await rows()] == [newer.channel]
+    assert await older.next_event() == events.pbx_replaced()
+    assert newer.received == []
+    # The older session ends (4409) and reports so: the newer row stays.
+    await older.disconnect()
+    assert [row.channel_name for row in await rows()] == [newer.channel]
+    await newer.disconnect()
+
+
+async def test_other_pbxs_and_app_objects_are_not_replaced() -> None:
+    first = await StandIn().connect()
+    other_pbx = await StandIn(pbx="pbx-b").connect()
+    other_object = await StandIn(sip="second-obj").connect()
+    assert len(await rows()) == 3
+    assert first.received == other_pbx.received == other_object.received == []
+    for pbx in (first, other_pbx, other_object):
+        await pbx.disconnect()
+
+
+def stale_process_row() -> None:
+    long_ago = timezone.now() - timedelta(hours=1)
+    server = ServerProcess.objects.create(
+        ident="deadhost:1:x", hostname="deadhost", pid=1, started=long_ago, last_seen=long_ago
+    )
+    PbxConnection.objects.create(
+        app_name="pbxapp",
+        domain="example.com",
+        pbx="pbx-main",
+        sip="pbxapp-obj",
+        apis=["PbxApi"],
+        channel_name="gone!1",
+        server=server,
+        connected_at=long_ago,
+    )
+
+
+async def test_rows_of_a_stale_process_count_as_not_connected_and_are_swept() -> None:
+    await sync_to_async(stale_process_row)()
+    assert await sync_to_async(connected_pbxs)() == []
+    pbx = await StandIn(pbx="pbx-b").connect()
+    await live_sessions.beat()
+    assert [row.channel_name for row in await rows()] == [pbx.channel]
+    await pbx.disconnect()
+
+
+async def test_a_stale_row_of_the_same_pbx_is_replaced_without_telling_anyone() -> None:
+    await sync_to_async(stale_process_row)()
+    pbx = await StandIn().connect()
+    assert [row.channel_name for row in await rows()] == [pbx.channel]
+    await pbx.disconnect()
+
+
+async def test_a_process_judged_stale_writes_its_pbx_rows_again() -> None:
+    pbx = await StandIn().connect()
+    await ServerProcess.objects.all().adelete()  # swept by another process after a long pause
+    assert await rows() == []
+    await live_sessions.beat()
+    assert [row.channel_name for row in await rows()] == [pbx.channel]
+    assert pbx.received == []
+    await pbx.disconnect()
+
+
+def newer_row_elsewhere() -> None:
+    now = timezone.now()
+    server = ServerProcess.objects.create(
+        ident="otherhost:2:y", hostname="otherhost", pid=2, started=now, last_seen=now
+    )
+    PbxConnection.objects.create(
+        app_name="pbxapp",
+        domain="example.com",
+        pbx="pbx-main",
+        sip="pbxapp-obj",
+        apis=["PbxApi"],
+        channel_name="elsewhere!2",
+        server=server,
+        connected_at=now,
+    )
+
+
+async def test_a_revived_process_whose_pbx_connected_elsewhere_ends_its_session() -> None:
+    pbx = await StandIn().connect()
+    await ServerProcess.objects.filter(ident=live_sessions.PROCESS_IDENT).adelete()
+    await sync_to_async(newer_row_elsewhere)()
+    await live_sessions.beat()
+    assert [row.channel_name for row in await rows()] == ["elsewhere!2"]
+    assert await pbx.next_event() == events.pbx_replaced()
+    await pbx.disconnect()
+
+
+async def test_a_graceful_stop_takes_the_pbx_rows_with_the_process_row() -> None:
+    pbx = await StandIn().connect()
+    try:
+        await live_sessions.end_process()
+        assert await rows() == []
+    finally:
+        live_sessions._registry.stopping = False
+        await pbx.disconnect()
