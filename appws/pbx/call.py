@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from appws.conf import get_settings
 from appws.exceptions import (
     ApiNotEnabled,
     LayerUnavailable,
@@ -33,10 +34,8 @@ from appws.pbx.connected import ConnectedPbx, connected_pbxs
 from appws.pbx.errors import AmbiguousPbx, NoPbxConnected, PbxBusy, PbxUnreachable
 from appws.protocol import PbxIdentity
 
-__all__ = ["DEFAULT_TIMEOUT", "REPLY_MARGIN", "arequest", "asend", "request", "send"]
+__all__ = ["REPLY_MARGIN", "arequest", "asend", "request", "send"]
 
-#: Seconds a request waits for the PBX's reply when the call names no timeout.
-DEFAULT_TIMEOUT = 10.0
 #: Seconds beyond the timeout the holding session has to report one, before the
 #: caller gives up on it (its process may have died with the request).
 REPLY_MARGIN = 5.0
@@ -89,7 +88,7 @@ async def asend(
     raises before the message leaves.
     """
     layer, target = await _target(app, msg, api, pbx)
-    event = events.pbx_request(uuid.uuid4().hex, api, dict(msg), None, DEFAULT_TIMEOUT)
+    event = events.pbx_request(uuid.uuid4().hex, api, dict(msg), None, _timeout(None))
     await _deliver(layer, target, event)
 
 
@@ -116,7 +115,7 @@ def send(app: str, msg: Mapping[str, Any], *, api: str, pbx: PbxSelector | None 
 
 def _timeout(timeout: float | None) -> float:
     if timeout is None:
-        return DEFAULT_TIMEOUT
+        return get_settings().peer_request_timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     return float(timeout)

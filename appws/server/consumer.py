@@ -111,7 +111,9 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         self._state = ConnectionState.LOGGED_IN
         self._stop_login_timer()
         if session.kind is protocol.LoginKind.PBX:
-            self._gate.limit_rate(self.options.pbx_rate_limit)
+            own = session.pbx_rate_limit  # the App's, over the site's; 0: none
+            rate = self.options.pbx_rate_limit if own is None else own
+            self._gate.limit_rate(rate or None)
             self._peer.apis = frozenset()  # none until its PbxInfo names them
         # Before the reply: once a client is logged in, admins and App changes
         # must already find its row.

@@ -84,6 +84,7 @@ async def check_login(
         instance_domain=instance_domain(account.domain, conn.host),
         kind=protocol.login_kind(message),
         permissions=account.permissions,
+        pbx_rate_limit=account.pbx_rate_limit,
         session_key=protocol.session_key(challenge, account.password),
         challenge=challenge,
     )

@@ -44,6 +44,9 @@ class Session:
     #: The mapped user's permissions, when handlers must also check the user
     #: (``REQUIRE_USER_PERMISSIONS``); None when only the App counts.
     user_permissions: frozenset[str] | None = None
+    #: The App's own message rate for its PBX's sessions (``AppAccount.pbx_rate_limit``):
+    #: None: ``PBX_RATE_LIMIT`` applies; 0: no limit.
+    pbx_rate_limit: float | None = None
 
     def has_permission(self, permission: str | None) -> bool:
         """Whether this session may use a handler needing ``permission`` (None: always)."""

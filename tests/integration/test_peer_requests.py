@@ -247,6 +247,19 @@ async def test_no_error_replies_to_results_indications_or_unreadable_frames(scri
     await pbx.close()
 
 
+async def test_an_apps_own_pbx_rate_limit_applies_to_its_pbx(script, settings):
+    apps = {**settings.APPWS["APPS"], "pbxapp": {"password": "pwd", "pbx_rate_limit": 0.01}}
+    settings.APPWS = {**settings.APPWS, "APPS": apps, "RATE_BURST": 5}
+    script(None)
+    pbx = await pbx_login()
+    for n in range(8):  # more than a burst, not a flood (more than a burst refused)
+        await pbx.send({"api": "PbxTableUsers", "mt": "ReplicateAdd", "columns": {"n": n}})
+    await PeerService.wait_seen(4)  # a burst of 5, PbxInfo took one
+    assert await pbx.comm.receive_nothing()  # over the rate: dropped, never answered
+    assert len(PeerService.seen) == 4
+    await pbx.close()
+
+
 async def test_a_result_type_with_a_handler_reaches_it(script):
     # A service that sends with send_peer may handle the results by type instead.
     script(None)
