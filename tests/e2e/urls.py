@@ -18,6 +18,21 @@ def notify_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
+@csrf_exempt  # a test hook on loopback only
+@require_POST
+def pbx_view(request: HttpRequest) -> JsonResponse:
+    """Call a connected PBX from a view, as a site's own views would."""
+    import appws.pbx
+    from appws.exceptions import PeerRequestError
+
+    body = json.loads(request.body)
+    try:
+        reply = appws.pbx.request(body["app"], body["message"], api=body["api"], timeout=5)
+    except PeerRequestError as error:
+        return JsonResponse({"error": type(error).__name__, "text": str(error)}, status=502)
+    return JsonResponse({"reply": reply})
+
+
 def digests_view(request: HttpRequest) -> JsonResponse:
     from tests.e2e.digests import counts
 
@@ -27,5 +42,6 @@ def digests_view(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("test/notify", notify_view),
     path("test/digests", digests_view),
+    path("test/pbx", pbx_view),
     path("", include("demo_site.urls")),
 ]

@@ -1,0 +1,100 @@
+"""appws.pbx from another process: the FakePbx on process A, the call on process B."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from appws.testing import FakePbx, RedisServer
+from tests.conftest import require_tool
+from tests.e2e.daphne import ROOT, DaphneProcess, migrate
+
+pytestmark = pytest.mark.e2e
+
+ASGI = "tests.e2e.asgi:application"
+APP = "pbxtest"  # tests/e2e/pbx_service.py; password "pbxtest"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], DaphneProcess, DaphneProcess]]:
+    redis_server = RedisServer(require_tool("redis-server", "redis-server")).start()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
+        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("pbx") / "db.sqlite3"),
+        "APPWS_REDIS_URL": redis_server.url,
+        "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+    }
+    migrate(env)
+    first = DaphneProcess(ASGI, env=env).start()
+    second = DaphneProcess(ASGI, env=env).start()
+    yield env, first, second
+    first.stop()
+    second.stop()
+    redis_server.stop()
+
+
+def call_view(server: DaphneProcess, message: dict[str, Any], api: str) -> tuple[int, dict]:
+    body = json.dumps({"app": APP, "api": api, "message": message}).encode()
+    request = urllib.request.Request(f"{server.http_url}/test/pbx", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def call_command(env: dict[str, str], message: dict[str, Any]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "appws_pbx", "call", APP, json.dumps(message)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def fake_pbx(server: DaphneProcess) -> FakePbx:
+    return FakePbx(
+        f"{server.url}/apps/{APP}",
+        password="pbxtest",
+        sip="pbxtest-obj",
+        pbx="pbx-a",
+        app_passwords={APP: "pbxtest"},
+    )
+
+
+async def test_a_view_and_the_command_on_b_reach_the_pbx_on_a(cluster) -> None:
+    env, first, second = cluster
+    async with fake_pbx(first) as pbx:
+        # The registry row is written when PbxInfo arrives, before the service's own hook.
+        await pbx.wait_for(direction="received", api="PbxApi", mt="GetNodeInfo")
+        status, body = await asyncio.to_thread(call_view, second, {"mt": "GetNodeInfo"}, "PbxApi")
+        assert status == 200, body
+        assert body["reply"]["mt"] == "GetNodeInfoResult" and body["reply"]["name"] == "root"
+        done = await asyncio.to_thread(
+            call_command, env, {"api": "PbxAdminApi", "mt": "GetObject", "h323": "pbxtest-obj"}
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["h323"] == "pbxtest-obj"
+        # Both requests went over the PBX's one socket, held by process A.
+        assert pbx.received(api="PbxApi", mt="GetNodeInfo")
+        assert pbx.received(api="PbxAdminApi", mt="GetObject", h323="pbxtest-obj")
+
+
+async def test_with_no_pbx_connected_the_call_fails_as_documented(cluster) -> None:
+    env, _first, second = cluster
+    status, body = await asyncio.to_thread(call_view, second, {"mt": "GetNodeInfo"}, "PbxApi")
+    assert status == 502 and body["error"] == "NoPbxConnected", body
+    done = await asyncio.to_thread(call_command, env, {"api": "PbxApi", "mt": "GetNodeInfo"})
+    assert done.returncode == 5, (done.stdout, done.stderr)
