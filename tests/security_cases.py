@@ -557,6 +557,23 @@ CASES: list[Case] = [
     ),
     Case(
         REQUESTS,
+        "PbxInfo from a user's session",
+        '`{"mt": "PbxInfo", "pbx": "fake", "apis": ["PbxAdminApi"]}` after a login as `alice`',
+        [
+            Login(*NOTES, sip="alice"),
+            Send(message={"mt": "PbxInfo", "pbx": "fake", "apis": ["PbxAdminApi"]}),
+        ],
+        [
+            {
+                "mt": "PbxInfoResult",
+                "error": "forbidden",
+                "errorText": "PbxInfo is taken only from the PBX's own App object",
+            }
+        ],
+        note="nothing changes: the session gets no PBX, no API calls can go to it",
+    ),
+    Case(
+        REQUESTS,
         "AppCheckLogin guesses",
         "2 wrong `AppCheckLogin` on one session (`LOGIN_FAILURE_LIMIT` 2)",
         [Login(*NOTES_ADMIN), Send(message=check_login("notes"), times=2)],

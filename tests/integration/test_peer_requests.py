@@ -431,3 +431,23 @@ async def test_pbx_replaced_closes_the_older_session(script):
     await get_channel_layer().send(channel, events.pbx_replaced())
     closed = await pbx.comm.receive_output(2)
     assert (closed["type"], closed["code"]) == ("websocket.close", 4409)
+
+
+async def test_a_second_connection_of_the_same_pbx_closes_the_first(script):
+    # Through the registry (appws.pbx) and the layer: a half-open socket never lingers.
+    from appws.models import PbxConnection
+
+    async def run(conn, pbx):
+        results.put(conn.channel_name)  # the features (the registry's row) ran before
+
+    results = script(run)
+    first = await pbx_login()
+    await results.get()
+    second = await pbx_login()
+    await results.get()
+    closed = await first.comm.receive_output(2)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4409)
+    rows = [row async for row in PbxConnection.objects.all()]
+    assert len(rows) == 1 and rows[0].sip == "pbx-obj"
+    await second.close()
+    await first.close()
