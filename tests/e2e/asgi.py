@@ -28,12 +28,12 @@ class TopicService(EchoService):
         await self.subscribe(msg["topic"], msg)
         return {}
 
-    @mt("Hold")
-    async def hold(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Keep this session busy, so that its channel fills up."""
-        import asyncio
+    @mt("Block")
+    async def block(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Block this process's event loop, so that nothing reads its channels: they fill up."""
+        import time
 
-        await asyncio.sleep(min(float(msg.get("seconds", 1)), 5))
+        time.sleep(min(float(msg.get("seconds", 1)), 5))  # blocking on purpose
         return {}
 
     @mt("Stats")

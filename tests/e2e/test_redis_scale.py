@@ -161,7 +161,9 @@ async def test_indications_dropped_for_a_full_channel_are_logged_with_the_topic(
     busy = await open_session(first)
     sender = await open_session(second)
     await subscribe(busy, "flood", "f")
-    await busy.send(json.dumps({"mt": "Hold", "seconds": 3}))  # the consumer is busy now
+    # Its process reads nothing now (a session's own busy handler no longer stops the
+    # reading: its indications wait in the session's queue instead).
+    await busy.send(json.dumps({"mt": "Block", "seconds": 3}))
     for number in range(30):  # the layer holds 20 per channel in these tests
         await call(sender, {"mt": "Notify", "topic": "flood", "message": {"mt": "F", "n": number}})
     log = "".join(second.output)
