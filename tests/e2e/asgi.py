@@ -33,7 +33,7 @@ class TopicService(EchoService):
         """Block this process's event loop, so that nothing reads its channels: they fill up."""
         import time
 
-        time.sleep(min(float(msg.get("seconds", 1)), 5))  # blocking on purpose
+        time.sleep(min(float(msg.get("seconds", 1)), 5))  # noqa: ASYNC251 (on purpose)
         return {}
 
     @mt("Stats")
