@@ -1,4 +1,4 @@
-"""The chart of a run: one PNG, four panels, small enough to commit."""
+"""The chart of a run: one PNG, five panels, small enough to commit."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _bars(ax: Any, groups: list[str], series: dict[str, list[float]], width: flo
 
 def draw(results: dict[str, Any], path: Path) -> None:
     """Write the chart of ``results`` to ``path``."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    fig, axes = plt.subplots(3, 2, figsize=(11, 11))
     names = list(results["echo_pingpong"])
 
     ax = axes[0][0]
@@ -94,6 +94,9 @@ def draw(results: dict[str, Any], path: Path) -> None:
     ax.set_title("Server memory per idle session, KiB (lower is better)")
     ax.legend(fontsize=7)
 
+    _pbx_panel(axes[2][0], results["pbx"]["appws@daphne"])
+    axes[2][1].axis("off")
+
     machine = results["machine"]
     fig.suptitle(
         f"appws benchmarks ({results['config']['mode']} run, {machine['cores']} cores, "
@@ -103,3 +106,20 @@ def draw(results: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=72)
     plt.close(fig)
+
+
+def _pbx_panel(ax: Any, row: dict[str, Any]) -> None:
+    kinds = [
+        ("echo", "Echo"),
+        ("consumer", "AskPbx\n(self.request)"),
+        ("remote", "AskPbxRemote\n(appws.pbx.arequest, Redis)"),
+    ]
+    shown = [(kind, label) for kind, label in kinds if f"{kind}_p50_ms" in row]
+    _bars(
+        ax,
+        [label for _, label in shown],
+        {p: [row[f"{kind}_{p}_ms"] for kind, _ in shown] for p in ("p50", "p99")},
+        0.35,
+    )
+    ax.set_title("Round trips with a FakePbx, seen by the client, ms (lower is better)")
+    ax.legend(fontsize=7)

@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import attack, client
+from bench import attack, client, pbx
 from bench.client import Target
 from bench.servers import (
     APPWS_PATH,
@@ -81,6 +81,7 @@ class Config:
     redis: bool = True
     attackers: int = 4
     attack_round_trips: int = 2000
+    pbx_round_trips: int = 1000
 
     @classmethod
     def preset(cls, mode: str) -> Config:
@@ -101,6 +102,7 @@ class Config:
                 churn_tracked_cycles=60,
                 settle=0.5,
                 attack_round_trips=300,
+                pbx_round_trips=200,
             )
         if mode == "smoke":
             return cls(
@@ -122,6 +124,7 @@ class Config:
                 settle=0.3,
                 attackers=2,
                 attack_round_trips=30,
+                pbx_round_trips=20,
             )
         return cls()
 
@@ -138,6 +141,9 @@ TARGETS = {
         "kib_per_session": 64,
         "churn_rss_pct": 5,
         "attack_p99_ratio": 3,
+        # Issue 17: reported, not yet asserted.
+        "pbx_consumer_per_echo": 1.5,
+        "pbx_remote_per_consumer_p99": 3,
     }
 }
 
@@ -331,6 +337,38 @@ def run_attack(config: Config, db: Path) -> dict[str, Any]:
     return {APPWS_DAPHNE: _median_runs(runs)}
 
 
+def run_pbx(config: Config, db: Path) -> dict[str, Any]:
+    """Workload 9: requests to a FakePbx from the consumer and through Redis, against Echo.
+
+    With Redis, two daphne processes share it: the FakePbx on the first, the remote
+    requests from a session on the second. Without, the first alone, in memory.
+    """
+    count, repeats = config.pbx_round_trips, config.repeats
+    redis = redis_server() if config.redis else None
+    if redis is None:
+        _log(f"pbx: {count} round trips of Echo and AskPbx (no Redis: no remote requests)")
+        server = Daphne(bench_env(db))
+        with _started(server):
+            target = _appws(APPWS_DAPHNE, server)
+            runs = [client.run(pbx.pbx_round_trips, target, None, count) for _ in range(repeats)]
+        return {
+            "layer": "memory",
+            "remote_skipped": "redis-server not found (apt-get install redis-server)",
+            APPWS_DAPHNE: pbx.with_ratios(_median_runs(runs)),
+        }
+    _log(f"pbx: {count} round trips of Echo, AskPbx and, from a second process, AskPbxRemote")
+    with _started(redis):
+        env = bench_env(db, BENCH_REDIS_URL=redis.url, BENCH_REDIS_PREFIX="benchpbx")
+        first, second = Daphne(env), Daphne(env)
+        with _started(first, second):
+            holder, remote = _appws(APPWS_DAPHNE, first), _appws(APPWS_DAPHNE, second)
+            runs = [client.run(pbx.pbx_round_trips, holder, remote, count) for _ in range(repeats)]
+    return {
+        "layer": "redis, two daphne processes",
+        APPWS_DAPHNE: pbx.with_ratios(_median_runs(runs)),
+    }
+
+
 # -- verdicts, table, files ------------------------------------------------
 
 
@@ -382,6 +420,21 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio,
         f"<= {goal['attack_p99_ratio']}",
         ratio <= goal["attack_p99_ratio"],
+    )
+    row = results["pbx"][APPWS_DAPHNE]
+    ratio = row["consumer_p50_ratio"]
+    goal_ratio = goal["pbx_consumer_per_echo"]
+    add("PBX request from the consumer / Echo, p50", ratio, f"<= {goal_ratio}", ratio <= goal_ratio)
+    # AskPbx includes the client's own round trip: the request alone, as its handler timed it.
+    ratio = row["consumer_inner_p50_ratio"]
+    add("self.request alone / Echo, p50", ratio, f"<= {goal_ratio}", ratio <= goal_ratio)
+    goal_ratio = goal["pbx_remote_per_consumer_p99"]
+    ratio = row.get("remote_p99_ratio")
+    add(
+        "appws.pbx.arequest through Redis / from the consumer, p99",
+        ratio,
+        f"<= {goal_ratio}",
+        None if ratio is None else ratio <= goal_ratio,
     )
     return out
 
@@ -476,6 +529,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {row['idle_p99_ms']:.2f} → {row['attack_p99_ms']:.2f} "
             f"| {row['attack_max_ms']:.1f} | {row['p99_ratio']:.2f} |"
         )
+    lines += ["", *_pbx_table(results["pbx"])]
     lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
     for verdict in results["verdicts"]:
         met = {True: "yes", False: "**no**", None: "not run"}[verdict["met"]]
@@ -483,6 +537,36 @@ def table(results: dict[str, Any]) -> str:
         shown = "-" if value is None else f"{value:.2f}"
         lines.append(f"| {verdict['target']} | {shown} | {verdict['goal']} | {met} |")
     return "\n".join(lines)
+
+
+def _pbx_table(pbx: dict[str, Any]) -> list[str]:
+    row = pbx[APPWS_DAPHNE]
+    lines = [
+        f"| PBX round trips ({pbx['layer']}) | p50 ms | p99 ms | ratio p50 | ratio p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    kinds = [
+        ("Echo (FakePbx's session)", "echo", None),
+        ("AskPbx: self.request to the FakePbx, from the client", "consumer", "÷ Echo"),
+        ("self.request alone, as the handler timed it", "consumer_inner", "÷ Echo"),
+        ("AskPbxRemote: appws.pbx.arequest, from the client", "remote", "÷ AskPbx"),
+        ("arequest alone, as the handler timed it", "remote_inner", "÷ self.request"),
+    ]
+    for label, kind, base in kinds:
+        if f"{kind}_p50_ms" not in row:
+            continue
+        ratios = (
+            ["", ""]
+            if base is None
+            else [f"{row[f'{kind}_{p}_ratio']:.2f} {base}" for p in ("p50", "p99")]
+        )
+        lines.append(
+            f"| {label} | {row[f'{kind}_p50_ms']:.2f} | {row[f'{kind}_p99_ms']:.2f} "
+            f"| {ratios[0]} | {ratios[1]} |"
+        )
+    if "remote_skipped" in pbx:
+        lines.append(f"| appws.pbx.arequest: skipped ({pbx['remote_skipped']}) | | | | |")
+    return lines
 
 
 def machine() -> dict[str, Any]:
@@ -573,6 +657,7 @@ def run_all(
         results["memory"] = run_memory(config, db)
         results["churn"] = run_churn(config, db)
         results["attack"] = run_attack(config, db)
+        results["pbx"] = run_pbx(config, db)
     results["duration_s"] = round(time.time() - started, 1)
     results["verdicts"] = verdicts(results)
     if out_dir is not None:

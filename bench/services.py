@@ -6,17 +6,28 @@ Every service answers the same messages with the same JSON:
 - ``{"mt":"Subscribe","topic":t,"src":s}``: later ``Notify`` messages on ``t`` arrive with ``s``
 - ``{"mt":"Notify","topic":t,"message":{...}}``: send ``message`` to every subscriber of ``t``
 - ``{"mt":"Stats"}`` -> tasks on the event loop, threads and RSS of the server process
+
+The appws service also talks to a PBX (workload 9, a ``FakePbx``):
+
+- ``{"mt":"AskPbx"}`` on the PBX's own session: ``self.request`` of ``PbxApi``
+  ``GetNodeInfo`` on that session -> ``{"mt":"AskPbxResult","name":...,"ms":...}``
+- ``{"mt":"AskPbxRemote"}`` on any session: the same through ``appws.pbx.arequest``
+  (the channel layer, to whichever process holds the PBX)
+
+``ms`` is the request as the handler timed it: the round trip without the client's hop.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from appws import AppWebsocketConsumer, anotify, mt
+from appws import AppWebsocketConsumer, anotify, mt, pbx
+from bench.constants import BENCH_APP
 from bench.stats import process_stats
 
 ENVELOPE = ("mt", "api", "src")
@@ -44,6 +55,18 @@ class BenchService(AppWebsocketConsumer):
     @mt("Stats")
     async def stats(self, msg: dict[str, Any]) -> dict[str, Any]:
         return process_stats(detail=bool(msg.get("detail")))
+
+    @mt("AskPbx")
+    async def ask_pbx(self, msg: dict[str, Any]) -> dict[str, Any]:
+        start = time.perf_counter()
+        reply = await self.request({"mt": "GetNodeInfo"}, api="PbxApi")
+        return {"name": reply.get("name"), "ms": (time.perf_counter() - start) * 1000}
+
+    @mt("AskPbxRemote")
+    async def ask_pbx_remote(self, msg: dict[str, Any]) -> dict[str, Any]:
+        start = time.perf_counter()
+        reply = await pbx.arequest(BENCH_APP, {"mt": "GetNodeInfo"}, api="PbxApi")
+        return {"name": reply.get("name"), "ms": (time.perf_counter() - start) * 1000}
 
 
 def _group(topic: str) -> str:

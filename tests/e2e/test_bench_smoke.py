@@ -53,9 +53,18 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
     attack = results["attack"]["appws@daphne"]
     assert attack["attackers"] == config.attackers and attack["attack_frames"] > 0
     assert attack["idle_p99_ms"] > 0 and attack["p99_ratio"] > 0
+    pbx = results["pbx"]["appws@daphne"]
+    assert pbx["round_trips"] == config.pbx_round_trips
+    assert pbx["echo_p99_ms"] > 0 and pbx["consumer_p50_ratio"] > 0
+    assert pbx["consumer_inner_p99_ms"] > 0
+    if config.redis:
+        assert pbx["remote_p99_ms"] > 0 and pbx["remote_p99_ratio"] > 0
+    else:
+        assert "remote_p99_ms" not in pbx and results["pbx"]["remote_skipped"]
     assert {verdict["target"] for verdict in results["verdicts"]} >= {
         "fan-out p99 in memory (ms)",
         "echo_pingpong: appws / channels on daphne",
         "victim p99 under attack / idle p99",
+        "PBX request from the consumer / Echo, p50",
     }
     assert "| appws@daphne |" in table(results)
