@@ -80,7 +80,7 @@ def pbx_reply(
 
     ``error`` names the failure: ``"peer-error"`` (the PBX answered with ``code``/``text``;
     ``reply`` holds its message), ``"timeout"``, ``"api-not-enabled"``, ``"ended"``,
-    ``"busy"``.
+    ``"busy"``, or ``"refused"`` (the message could not be sent at all; ``text`` says why).
     """
     return {
         "type": PBX_REPLY,
