@@ -272,7 +272,10 @@ describe("login from myApps (page in an iframe)", () => {
     const ws = h.Socket.latest;
     ws.open();
     ws.push({ mt: "AppChallengeResult", challenge: CHALLENGE });
-    assert.deepEqual(win.posted, [{ data: { mt: "getLogin", app: "notes", challenge: CHALLENGE }, targetOrigin: "*" }]);
+    assert.equal(win.posted.length, 1);
+    assert.equal(win.posted[0].targetOrigin, "*");
+    assert.equal(typeof win.posted[0].data, "string", "myApps reads string messages only");
+    assert.deepEqual(JSON.parse(win.posted[0].data), { mt: "getLogin", app: "notes", challenge: CHALLENGE });
 
     win.deliver({ ...posted, pbxObj: "other-app" }); // another App's login
     win.deliver({ ...posted }, { postMessage() {} }); // not from the parent
@@ -313,8 +316,23 @@ describe("login from myApps (page in an iframe)", () => {
     const h = setup({ window: win });
     h.Socket.latest.open();
     h.Socket.latest.push({ mt: "AppChallengeResult", challenge: CHALLENGE });
+    win.deliver(JSON.stringify({ ...posted, pbxObj: "other-app" })); // another App's login
+    win.deliver(JSON.stringify({ ...posted, mt: "Other" }));
+    assert.ok(!h.Socket.latest.mts().includes("AppLogin"));
     win.deliver(JSON.stringify(posted));
     assert.equal(h.Socket.latest.last().mt, "AppLogin");
+    assert.equal(h.Socket.latest.last().digest, posted.digest);
+  });
+
+  test("a posted login error arriving as a JSON string is reported", () => {
+    const win = fakeWindow({ framed: true });
+    const h = setup({ window: win });
+    h.Socket.latest.open();
+    h.Socket.latest.push({ mt: "AppChallengeResult", challenge: CHALLENGE });
+    win.deliver(JSON.stringify({ mt: "Login", pbxObj: "notes", error: 1, errorText: "no such App" }));
+    assert.ok(!h.Socket.latest.mts().includes("AppLogin"));
+    assert.equal(h.errors.at(-1).code, "login-refused");
+    assert.equal(h.errors.at(-1).text, "no such App");
   });
 
   test("a posted login with an error is reported and the socket closed", () => {

@@ -26,6 +26,9 @@
  *   domain        `domain` of a password login (default "").
  *   loginSource   "auto" (default): password if given, else myApps when the page is in an
  *                 iframe, else the site's login endpoint. "myapps" / "endpoint" force one.
+ *                 myApps: posts the JSON string of {mt: "getLogin", app, challenge} to
+ *                 the parent window and takes its {mt: "Login", ...} answer, a JSON string
+ *                 or an object, whose pbxObj is `app`.
  *   loginUrl      The site's login issuing endpoint (default "/appws/login").
  *   csrfToken     String, or function returning it (default: the `csrftoken` cookie).
  *   keepAlive     ms without sending anything before a KeepAlive is sent (default 60000;
@@ -714,7 +717,10 @@
       }
       attempt.awaitingParent = true;
       try {
-        win.parent.postMessage({ mt: "getLogin", app: this.app, challenge: attempt.challenge }, "*");
+        // A JSON string, not an object: myApps (like the vendor's own App library) ignores
+        // every message whose data is not a string, so an object never gets a login.
+        const ask = { mt: "getLogin", app: this.app, challenge: attempt.challenge };
+        win.parent.postMessage(JSON.stringify(ask), "*");
       } catch (error) {
         this._fail(makeError("no-login-source", "AppWS: cannot ask the parent window for a login: " + error.message));
       }
@@ -725,6 +731,7 @@
       if (!attempt || !attempt.awaitingParent || !event) return;
       const win = this._win;
       if (event.source !== win.parent && event.source !== win.top) return;
+      // myApps answers with a JSON string; a posted object is accepted too.
       let data = event.data;
       if (typeof data === "string") {
         try {
