@@ -145,3 +145,39 @@ def test_the_page_recovers_after_the_server_restarts(browser, site):
     add_note(page, "after the restart")
     expect(page.locator(".note").first).to_contain_text("after the restart", timeout=WAIT)
     context.close()
+
+
+def test_a_refused_login_is_named_not_shown_as_reconnecting(browser, site):
+    from playwright.sync_api import expect
+
+    context = logged_in(browser, site, "alice", "alice-demo")  # not allowed notes-admin
+    page = context.new_page()
+    page.goto(f"{site.http_url}/apps/notes-admin.htm")
+    state = page.locator("#state")
+    expect(state).to_have_attribute("data-state", "ended", timeout=WAIT)
+    expect(state).to_have_text("no access to this App")
+    context.close()
+
+
+def test_an_admin_disconnect_is_named_not_shown_as_reconnecting(browser, site):
+    from playwright.sync_api import expect
+
+    context = logged_in(browser, site, "alice", "alice-demo")
+    page = open_app(context, site)
+    admin = browser.new_context().new_page()
+    admin.goto(f"{site.http_url}/admin/login/?next=/admin/appws/livesession/")
+    admin.fill("#id_username", "admin")
+    admin.fill("#id_password", "admin-demo")
+    admin.click("input[type=submit]")
+    rows = admin.locator("#result_list tbody tr", has_text="alice")
+    expect(rows.first).to_be_visible(timeout=WAIT)
+    for index in range(rows.count()):
+        rows.nth(index).locator("input.action-select").check()
+    admin.select_option("select[name=action]", "disconnect")
+    admin.click("button[name=index]")
+    expect(admin.locator(".messagelist")).to_contain_text("Disconnected", timeout=WAIT)
+    state = page.locator("#state")
+    expect(state).to_have_attribute("data-state", "ended", timeout=WAIT)
+    expect(state).to_have_text("disconnected by an administrator")
+    admin.context.close()
+    context.close()

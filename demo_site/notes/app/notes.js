@@ -26,6 +26,16 @@
     $("add-button").disabled = !online;
   }
 
+  // What the pill says once the connection has ended for good (error.fatal).
+  function endedText(error) {
+    if (error.code === "disconnected") return "disconnected by an administrator";
+    if (error.code === "app-withdrawn") return "closed: this App was disabled or removed";
+    if (error.status === 401) return "not logged in";
+    if (error.status === 403) return "no access to this App";
+    if (error.status === 404) return "no such App";
+    return "closed";
+  }
+
   function showProblem(text, loginLink) {
     const box = $("problem");
     box.hidden = !text;
@@ -96,11 +106,15 @@
       // After a reconnect the list may have changed while we were away.
       load().catch((e) => showProblem(e.text || e.message));
     },
-    onClosed() {
-      setState("offline", "offline: reconnecting…");
+    onClosed(event, { reconnect }) {
+      // Only say "reconnecting" when the client will; a final close is named by onError,
+      // which follows (close codes 4000, 4403) or came just before (a refused login).
+      if (reconnect) setState("offline", "offline: reconnecting…");
+      else if ($("state").dataset.state !== "ended") setState("ended", "closed");
     },
     onError(error) {
       const fatal = error && (error.status === 401 || error.fatal);
+      if (error && error.fatal) setState("ended", endedText(error));
       showProblem((error && (error.text || error.message)) || String(error), fatal && error.status === 401);
     },
   });
