@@ -15,6 +15,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.E006`` | Error | a number setting (heartbeats, timeouts, limits) is out of range |
 | ``appws.E007`` | Error | an ``APPWS["ALLOWED_ORIGINS"]`` entry that is not an origin |
 | ``appws.E008`` | Error | a send budget below ``MAX_OUTGOING_BYTES`` |
+| ``appws.E009`` | Error | a handler's ``permission`` that no installed model declares |
 | ``appws.W001`` | Warning | ``daphne`` is not in ``INSTALLED_APPS`` |
 | ``appws.W002`` | Warning (deploy) | the in-memory channel layer with ``DEBUG = False`` |
 | ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
@@ -28,6 +29,9 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 ``daphne.E001``.) The rules of the ``APPWS`` setting itself (E002 to E008, W007,
 W008) live beside the setting, in ``appws.conf.validation``; this module only
 turns their problem records into check messages.
+
+Long because it is the one place every check id is registered and worded; each
+check is a few lines and the rules it needs sit in their own modules.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.apps import AppConfig, apps
+from django.apps.registry import Apps
 from django.conf import settings
 from django.core import checks
 
@@ -63,6 +68,7 @@ def register_checks() -> None:
     checks.register(check_appws_setting, TAG)
     checks.register(check_daphne_installed, TAG)
     checks.register(check_origin_validator, TAG)
+    checks.register(check_handler_permissions, TAG)
     checks.register(check_in_memory_layer, TAG, deploy=True)
     checks.register(check_shared_cache, TAG, deploy=True)
     checks.register(check_throttle_cache, TAG, deploy=True)
@@ -262,3 +268,69 @@ def check_origin_validator(app_configs: Sequence[AppConfig] | None, **kwargs: An
             id="appws.W004",
         )
     ]
+
+
+# -- handler permissions -----------------------------------------------------------
+
+
+def declared_permissions(registry: Apps = apps) -> set[str]:
+    """``"app_label.codename"`` of every permission ``migrate`` creates for the models.
+
+    Read from the models' ``Meta`` (``default_permissions``, ``permissions``),
+    never the database: ``check`` runs before ``migrate``.
+    """
+    found: set[str] = set()
+    for model in registry.get_models():
+        opts = model._meta
+        found.update(
+            f"{opts.app_label}.{action}_{opts.model_name}" for action in opts.default_permissions
+        )
+        found.update(f"{opts.app_label}.{codename}" for codename, _name in opts.permissions)
+    return found
+
+
+def _is_access_permission(permission: str) -> bool:
+    # Each App's "Can open App" permission is a row created with the App, not in Meta.
+    from appws.models import ACCESS_CODENAME_PREFIX
+
+    return permission.startswith(f"appws.{ACCESS_CODENAME_PREFIX}")
+
+
+def check_handler_permissions(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> CheckMessages:
+    """Error for a handler ``permission`` no installed model declares (it would always refuse)."""
+    if not getattr(settings, "ASGI_APPLICATION", None):
+        return []
+    from appws.catalogue import load_asgi_application, routes
+
+    try:
+        application = load_asgi_application()
+    except Exception:  # reported by check_origin_validator as appws.W005
+        return []
+    known = declared_permissions()
+    messages: CheckMessages = []
+    seen: set[type] = set()
+    for route in routes(application):
+        if route.consumer in seen:
+            continue
+        seen.add(route.consumer)
+        for handler in route.consumer.handlers.values():
+            permission = handler.permission
+            if permission is None or permission in known or _is_access_permission(permission):
+                continue
+            service = f"{route.consumer.__module__}.{route.consumer.__qualname__}"
+            messages.append(
+                checks.Error(
+                    f"{service} handler {handler.mt!r} needs permission {permission!r}, "
+                    "which no installed model declares: every session would get "
+                    "'forbidden' for it.",
+                    hint=(
+                        'Name it "app_label.codename" as for user.has_perm(): a model\'s '
+                        "add_/change_/delete_/view_<model> or a Meta.permissions codename of "
+                        "an app in INSTALLED_APPS (see docs/permissions.md)."
+                    ),
+                    id="appws.E009",
+                )
+            )
+    return messages

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, re_path
 
 from appws.server.consumer import AppWebsocketConsumer
+from appws.server.unrouted import UnknownPathRefuser
 
 
 def service_urls(*services: type[AppWebsocketConsumer], prefix: str = "apps/") -> list[URLPattern]:
@@ -14,7 +16,10 @@ def service_urls(*services: type[AppWebsocketConsumer], prefix: str = "apps/") -
 
     That is the App URL a PBX App object points at, e.g. ``/apps/notes``; a
     login there must be for that App.
-    Use the list in a Channels ``URLRouter``.
+    Use the list in a Channels ``URLRouter``. Its last route refuses any
+    other path under ``prefix`` (handshake refused, one warning naming the
+    path and the known ones) instead of Channels' HTTP 500; with an empty
+    ``prefix`` that is every path, so list your own routes before it.
     """
     routes: list[URLPattern] = []
     seen: dict[str, str] = {}
@@ -31,4 +36,6 @@ def service_urls(*services: type[AppWebsocketConsumer], prefix: str = "apps/") -
             # Channels' URLRouter takes ASGI apps where Django's stubs expect views.
             consumer: Any = service.as_asgi()
             routes.append(path(f"{prefix}{app}", consumer, {"app": app}, name=f"appws-{app}"))
+    refuser: Any = UnknownPathRefuser(list(seen))
+    routes.append(re_path(f"^{re.escape(prefix)}", refuser, name="appws-unknown"))
     return routes

@@ -12,14 +12,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator
 from channels.testing import WebsocketCommunicator
 from django.core.checks import run_checks
+from django.db import models
+from django.test.utils import isolate_apps
 from django.urls import path
 
-from appws import checks
+from appws import AppWebsocketConsumer, checks, mt
 from appws.server.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 
-ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 9)} | {f"appws.W00{n}" for n in range(1, 7)}
+ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 10)} | {f"appws.W00{n}" for n in range(1, 7)}
 HERE = "tests.integration.test_checks"
 
 
@@ -526,3 +528,83 @@ def test_routes_name_each_service_its_path_and_whether_a_validator_refuses_no_or
     chat = list(routes(only_chat_guarded))
     assert chat and not any(route.refuses_missing_origin for route in chat)
     assert [entry.paths for entry in walk(guarded)] == [entry.paths for entry in walk(_services())]
+
+
+# -- handler permissions --------------------------------------------------------------
+
+
+class TypoPermissionService(AppWebsocketConsumer):
+    """Handlers whose permissions no model declares, and ones that are fine."""
+
+    apps = ("typos",)
+
+    @mt("Typo", permission="auth.delete_usr")
+    async def typo(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    @mt("NoLabel", permission="delete_user")
+    async def no_label(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    @mt("Fine", permission="auth.view_group")
+    async def fine(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    @mt("Access", permission="appws.open_notes")
+    async def access(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    @mt("Open")
+    async def open(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+
+typo_permissions = ProtocolTypeRouter(
+    {"websocket": URLRouter([*service_urls(TypoPermissionService), *service_urls_for_checks])}
+)
+
+
+def test_a_handler_permission_no_model_declares_is_an_error(settings: Any) -> None:
+    # No django_db mark: any query here would fail the test (check runs before migrate).
+    settings.ASGI_APPLICATION = f"{HERE}.typo_permissions"
+    messages = checks.check_handler_permissions(None)
+    assert ids(messages) == ["appws.E009", "appws.E009"]
+    typo, no_label = (message.msg for message in messages)
+    assert f"{HERE}.TypoPermissionService" in typo
+    assert "'Typo'" in typo and "'auth.delete_usr'" in typo
+    assert "'NoLabel'" in no_label and "'delete_user'" in no_label
+    assert "app_label.codename" in messages[0].hint
+
+
+def test_handler_permission_errors_stop_manage_py_check(settings: Any) -> None:
+    settings.ASGI_APPLICATION = f"{HERE}.typo_permissions"
+    assert "appws.E009" in appws_ids()
+
+
+@pytest.mark.parametrize(
+    "application", ["demo_site.asgi.application", "tests.services.application"]
+)
+def test_the_projects_own_handler_permissions_pass(settings: Any, application: str) -> None:
+    settings.ASGI_APPLICATION = application
+    assert checks.check_handler_permissions(None) == []
+
+
+def test_an_unloadable_asgi_application_is_only_w005(settings: Any) -> None:
+    settings.ASGI_APPLICATION = "no_such_module_here.application"
+    assert checks.check_handler_permissions(None) == []
+
+
+def test_declared_permissions_are_the_defaults_and_meta_permissions() -> None:
+    with isolate_apps("appws") as registry:
+
+        class Report(models.Model):
+            class Meta:
+                app_label = "appws"
+                default_permissions = ("view",)
+                permissions = [("publish_report", "Can publish reports")]
+
+        assert checks.declared_permissions(registry) == {
+            "appws.view_report",
+            "appws.publish_report",
+        }
+    assert "auth.delete_user" in checks.declared_permissions()
