@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from channels.routing import URLRouter
 
@@ -118,3 +120,18 @@ class DatabaseService(AppWebsocketConsumer):
         from django.contrib.auth.models import User
 
         return {"users": await User.objects.acount()}
+
+    @mt("NoteValues")
+    def note_values(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The notes as .values() gives them: a datetime, a Decimal, a UUID, a lazy string."""
+        from django.db.models import DecimalField, UUIDField, Value
+        from django.utils.translation import gettext_lazy
+
+        from demo_site.notes.models import Note
+
+        money = DecimalField(max_digits=6, decimal_places=2)
+        rows = Note.objects.annotate(
+            price=Value(Decimal("12.25"), output_field=money),
+            token=Value(UUID(msg["token"]), output_field=UUIDField()),
+        ).values("text", "created", "price", "token")
+        return {"notes": list(rows), "label": gettext_lazy("Notes")}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from appws.exceptions import LayerUnavailable
@@ -29,12 +31,29 @@ _RESTORING = (
 _DOWN = "the channel layer is unreachable: the indication was not sent; try again"
 
 
+_PLAIN = json.JSONEncoder()
+_DJANGO = DjangoJSONEncoder()
+
+
+def _plain(message: dict[str, Any]) -> dict[str, Any]:
+    """``message``, or a copy with datetimes, Decimals, ... as ``DjangoJSONEncoder`` writes them.
+
+    The channel layer must carry them too (channels_redis packs with msgpack, which has no
+    datetime): turned into strings here, once, rather than in every subscriber's process.
+    """
+    try:
+        _PLAIN.encode(message)  # the C encoder: a few microseconds for a usual indication
+    except TypeError:
+        return dict(json.loads(_DJANGO.encode(message)))
+    return message
+
+
 def _event(topic: str, message: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(message, Mapping) or not isinstance(message.get("mt"), str):
         raise TypeError('an indication must be a dict with a string "mt"')
     if "src" in message:
         raise ValueError('an indication must not carry "src": each subscriber gets its own')
-    return {"type": events.INDICATION, "topic": topic, "message": dict(message)}
+    return {"type": events.INDICATION, "topic": topic, "message": _plain(dict(message))}
 
 
 async def anotify(topic: str, message: Mapping[str, Any], *, layer: str = "default") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from appws.protocol.brackets import Brackets
@@ -165,15 +165,34 @@ def _escape_surrogate(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def encode_frame(message: Mapping[str, Any]) -> tuple[str, int]:
+def _encode_with(default: Callable[[Any], Any], message: dict[str, Any]) -> str:
+    # Only a message holding a value JSON has no type for pays for a second encoder
+    # (and a second pass): the common path stays the one C encoder call.
+    encoder = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+    )
+    return encoder.encode(message)
+
+
+def encode_frame(
+    message: Mapping[str, Any], default: Callable[[Any], Any] | None = None
+) -> tuple[str, int]:
     """Encode an outgoing message as compact JSON; return the text and its UTF-8 size.
 
+    ``default`` turns a value JSON has no type for into one it has (as in
+    :func:`json.dumps`); without it such a value raises ``TypeError``.
     Non-ASCII characters are written as they are. Surrogate code points (which
     UTF-8 cannot carry) are written as ``\\udxxx`` escapes, each on its own: a
     lone one stays a lone one, and a pair that a Python string holds as two code
     points reads back, in any JSON parser, as the one character it stands for.
     """
-    text = _ENCODER.encode(message if isinstance(message, dict) else dict(message))
+    plain = message if isinstance(message, dict) else dict(message)
+    try:
+        text = _ENCODER.encode(plain)
+    except TypeError:
+        if default is None:
+            raise
+        text = _encode_with(default, plain)
     if text.isascii():
         return text, len(text)
     try:
@@ -185,9 +204,9 @@ def encode_frame(message: Mapping[str, Any]) -> tuple[str, int]:
         return text, len(text.encode("utf-8"))
 
 
-def encode_message(message: Mapping[str, Any]) -> str:
+def encode_message(message: Mapping[str, Any], default: Callable[[Any], Any] | None = None) -> str:
     """Encode an outgoing message as compact JSON that is valid UTF-8 (see encode_frame)."""
-    return encode_frame(message)[0]
+    return encode_frame(message, default)[0]
 
 
 def binary_frame_error() -> FrameError:

@@ -27,7 +27,7 @@ from appws import protocol
 from appws.conf import get_settings
 from appws.layer import events
 from appws.protocol import CloseCode
-from appws.server import dispatch, reactions, remote, replies, shutdown
+from appws.server import dispatch, reactions, remote, replies, shutdown, values
 from appws.server.connection import ConnectionState, LogLine
 from appws.server.frames import FrameGate
 from appws.server.handlers import Handler, collect_handlers
@@ -187,11 +187,11 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
 
     @classmethod
     async def encode_json(cls, content: Mapping[str, Any]) -> str:
-        return protocol.encode_message(content)
+        return values.encode_message(content)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
         """Send one message; ``FrameTooLarge`` (nothing sent) above ``MAX_OUTGOING_BYTES``."""
-        text, size = protocol.encode_frame(content)
+        text, size = values.encode_frame(content)
         if await self.send_frame(text, size) and close:
             log = LogLine(
                 logger, logging.DEBUG, "%s closed its connection", type(self).__qualname__

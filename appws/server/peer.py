@@ -15,7 +15,6 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from appws import protocol
 from appws.conf import AppwsSettings
 from appws.exceptions import (
     ApiNotEnabled,
@@ -24,6 +23,7 @@ from appws.exceptions import (
     SessionEnded,
     TooManyRequests,
 )
+from appws.server import values
 from appws.server.connection import Sender
 from appws.server.peersubscription import PeerSubscription, reply_error
 
@@ -101,7 +101,7 @@ class PeerRequests:
             raise SessionEnded("the session has ended: nothing more is sent to its peer")
         self.check_api(api)
         stamped = {**message, "api": api} if src is None else {**message, "api": api, "src": src}
-        text, size = protocol.encode_frame(stamped)
+        text, size = values.encode_frame(stamped)
         if not await self._sender.send_frame(text, size):
             raise SessionEnded("the session ended: the message was not sent")
 

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
-from appws import protocol
 from appws.conf import AppwsSettings
 from appws.exceptions import AppwsError
 from appws.layer.capacity import count_dropped
 from appws.layer.outage import is_layer_outage, retry_once
 from appws.layer.recovery import Recovery, recovery_for
 from appws.layer.topics import group_name
+from appws.server import values
 from appws.server.connection import Sender
 from appws.server.outgoing import FrameTooLarge
 
@@ -220,13 +220,13 @@ class Subscriptions:
             try:
                 # Without a src the copy is smallest: too large so, every copy is; no
                 # need to encode each one to find out.
-                self._sender.check_size(protocol.encode_frame(message)[1])
+                self._sender.check_size(values.encode_frame(message)[1])
             except FrameTooLarge as error:
                 reason = f"{error.size} bytes, over MAX_OUTGOING_BYTES ({error.limit})"
                 count_dropped(topic, len(copies), reason)
                 return
         for index, src in enumerate(copies):
-            text, size = protocol.encode_frame(message if src is None else {**message, "src": src})
+            text, size = values.encode_frame(message if src is None else {**message, "src": src})
             try:
                 self._sender.check_size(size)
             except FrameTooLarge as error:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from decimal import Decimal
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.core.serializers.json import DjangoJSONEncoder
 
 from appws.testing import AppwsCommunicator
+from demo_site.notes.models import Note
 from tests.services import DatabaseService
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,4 +28,21 @@ async def test_orm_in_handlers(mt):
         "users": 1,
         "src": "1",
     }
+    await comm.disconnect()
+
+
+async def test_a_reply_of_values_goes_out_as_django_json_writes_it():
+    note = await sync_to_async(Note.objects.create)(text="milk")
+    token = uuid.uuid4()
+    comm = AppwsCommunicator(DatabaseService.as_asgi(), "/apps/notes")
+    assert (await comm.login("notes", "notes-secret"))["ok"] is True
+    reply = await comm.request({"mt": "NoteValues", "token": str(token), "src": "v"})
+    row = {"text": "milk", "created": note.created, "price": Decimal("12.25"), "token": token}
+    assert reply == {
+        "mt": "NoteValuesResult",
+        "notes": [json.loads(json.dumps(row, cls=DjangoJSONEncoder))],
+        "label": "Notes",
+        "src": "v",
+    }
+    assert isinstance(reply["notes"][0]["created"], str)  # what a Django JSON view sends
     await comm.disconnect()

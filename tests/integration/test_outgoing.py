@@ -112,15 +112,15 @@ async def test_an_oversized_indication_is_dropped_and_counted(connect, settings)
 async def test_an_oversized_indication_is_encoded_once_not_per_subscription(
     connect, settings, monkeypatch
 ):
-    from appws import protocol
+    from appws.server import values
 
     settings.APPWS = {**settings.APPWS, "MAX_OUTGOING_BYTES": 5000}
     comm = await connect(login=NOTES)
     for number in range(20):
         await subscribe(comm, "big", f"s{number}")
     encoded: list[int] = []
-    encode = protocol.encode_frame
-    monkeypatch.setattr(protocol, "encode_frame", lambda m: encoded.append(1) or encode(m))
+    encode = values.encode_frame
+    monkeypatch.setattr(values, "encode_frame", lambda m: encoded.append(1) or encode(m))
     before = capacity.dropped_indications()
     await anotify("big", {"mt": "Big", "pad": "x" * 6000})
     await anotify("big", {"mt": "Small"})
