@@ -147,6 +147,7 @@ async def stop_all(timeout: float) -> None:
     that opens is ended at once.
     """
     _running.stopping = True
+    deadline = asyncio.get_running_loop().time() + timeout
     live_sessions.stop_tracking()
     # Not yet accepted: their websocket_connect sees stopping() and ends them.
     running = dict(_running.consumers)
@@ -175,9 +176,15 @@ async def stop_all(timeout: float) -> None:
             )
     removed = await asyncio.wait_for(live_sessions.end_process(), timeout)
     logger.info("server stopping: removed %d live-session row(s)", removed)
-    # An ended consumer has nothing left to do, but it returns only once the
-    # server hands it the disconnect; uvicorn waits for every one of them
-    # before it exits (daphne cancels them itself).
+    # An ended consumer returns once the server hands it the disconnect, that is once
+    # the client answered the close frame: until then the frame may still sit in the
+    # server's buffers, which a stopping server drops. Wait for that, within the bound.
+    answering = [task for c in consumers if (task := running[c]) is not None and not task.done()]
+    remaining = deadline - asyncio.get_running_loop().time()
+    if answering and remaining > 0:
+        await asyncio.wait(answering, timeout=remaining)
+    # Whoever has not answered is cancelled: uvicorn would wait for every one of
+    # them before it exits (daphne cancels them itself).
     for consumer in consumers:
         task = running[consumer]
         if consumer.state is ConnectionState.CLOSED and task is not None and not task.done():
