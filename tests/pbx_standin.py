@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -98,3 +99,22 @@ class StandIn:
                 await self._task
             self._task = None
         await registry.pbx_disconnected(self.conn, self.info)
+
+
+def row_of_another_process(host: str, channel: str, seen: datetime) -> None:
+    """A PbxConnection of App ``pbxapp``'s PBX held by process ``host``, last seen ``seen``."""
+    from appws.models import PbxConnection, ServerProcess
+
+    server = ServerProcess.objects.create(
+        ident=f"{host}:2:y", hostname=host, pid=2, started=seen, last_seen=seen
+    )
+    PbxConnection.objects.create(
+        app_name="pbxapp",
+        domain="example.com",
+        pbx="pbx-main",
+        sip="pbxapp-obj",
+        apis=["PbxApi"],
+        channel_name=channel,
+        server=server,
+        connected_at=seen,
+    )

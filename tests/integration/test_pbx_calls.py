@@ -14,10 +14,9 @@ from django.utils import timezone
 from appws import LayerUnavailable, pbx
 from appws.exceptions import ApiNotEnabled, PeerError, PeerTimeout, SessionEnded
 from appws.layer import events
-from appws.models import PbxConnection, ServerProcess
 from appws.pbx import AmbiguousPbx, NoPbxConnected, PbxBusy, PbxUnreachable
 from appws.pbx import call as pbx_call
-from tests.pbx_standin import StandIn
+from tests.pbx_standin import StandIn, row_of_another_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -190,20 +189,7 @@ async def test_an_unreachable_layer_raises_layer_unavailable(
 
 
 def row_on_another_process(last_seen_ago: timedelta = timedelta()) -> None:
-    seen = timezone.now() - last_seen_ago
-    server = ServerProcess.objects.create(
-        ident="otherhost:2:y", hostname="otherhost", pid=2, started=seen, last_seen=seen
-    )
-    PbxConnection.objects.create(
-        app_name="pbxapp",
-        domain="example.com",
-        pbx="pbx-main",
-        sip="pbxapp-obj",
-        apis=["PbxApi"],
-        channel_name="elsewhere!2",
-        server=server,
-        connected_at=seen,
-    )
+    row_of_another_process("otherhost", "elsewhere!2", timezone.now() - last_seen_ago)
 
 
 async def test_an_in_memory_layer_says_it_cannot_reach_another_process() -> None:

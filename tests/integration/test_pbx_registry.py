@@ -13,7 +13,7 @@ from appws.layer import events
 from appws.models import PbxConnection, ServerProcess
 from appws.pbx import connected_pbxs
 from appws.server import features
-from tests.pbx_standin import StandIn
+from tests.pbx_standin import StandIn, row_of_another_process
 
 # TRACK_SESSIONS is off in the test settings: the registry works without it.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,20 +76,7 @@ async def test_other_pbxs_and_app_objects_are_not_replaced() -> None:
 
 
 def stale_process_row() -> None:
-    long_ago = timezone.now() - timedelta(hours=1)
-    server = ServerProcess.objects.create(
-        ident="deadhost:1:x", hostname="deadhost", pid=1, started=long_ago, last_seen=long_ago
-    )
-    PbxConnection.objects.create(
-        app_name="pbxapp",
-        domain="example.com",
-        pbx="pbx-main",
-        sip="pbxapp-obj",
-        apis=["PbxApi"],
-        channel_name="gone!1",
-        server=server,
-        connected_at=long_ago,
-    )
+    row_of_another_process("deadhost", "gone!1", timezone.now() - timedelta(hours=1))
 
 
 async def test_rows_of_a_stale_process_count_as_not_connected_and_are_swept() -> None:
@@ -119,20 +106,7 @@ async def test_a_process_judged_stale_writes_its_pbx_rows_again() -> None:
 
 
 def newer_row_elsewhere() -> None:
-    now = timezone.now()
-    server = ServerProcess.objects.create(
-        ident="otherhost:2:y", hostname="otherhost", pid=2, started=now, last_seen=now
-    )
-    PbxConnection.objects.create(
-        app_name="pbxapp",
-        domain="example.com",
-        pbx="pbx-main",
-        sip="pbxapp-obj",
-        apis=["PbxApi"],
-        channel_name="elsewhere!2",
-        server=server,
-        connected_at=now,
-    )
+    row_of_another_process("otherhost", "elsewhere!2", timezone.now())
 
 
 async def test_a_revived_process_whose_pbx_connected_elsewhere_ends_its_session() -> None:
