@@ -219,6 +219,11 @@ class PbxConnection(models.Model):
         ServerProcess, on_delete=models.CASCADE, related_name="pbx_connections"
     )
     connected_at = models.DateTimeField()
+    services = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The App Services this App object may use (the PBX's ServicesInfo).",
+    )
 
     class Meta:
         ordering = ["app_name", "domain", "pbx", "sip"]

@@ -11,12 +11,14 @@ from typing import Any
 __all__ = [
     "APP_CHANGED",
     "DISCONNECT",
+    "FEATURE_EVENT",
     "INDICATION",
     "PBX_REPLACED",
     "PBX_REPLY",
     "PBX_REQUEST",
     "app_changed",
     "disconnect",
+    "feature_event",
     "pbx_replaced",
     "pbx_reply",
     "pbx_request",
@@ -34,6 +36,13 @@ PBX_REQUEST = "appws.pbx_request"
 PBX_REPLY = "appws.pbx_reply"
 #: A newer connection of the same PBX logged in: end this one.
 PBX_REPLACED = "appws.pbx_replaced"
+#: For one of the server features (appws.server.features) on the session.
+FEATURE_EVENT = "appws.feature"
+
+
+def feature_event(feature: str, **payload: Any) -> dict[str, Any]:
+    """The event that hands ``payload`` to the feature named ``feature`` on a session."""
+    return {**payload, "type": FEATURE_EVENT, "feature": feature}
 
 
 def disconnect() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from appws.layer import events
 from appws.live_sessions import ProcessHold, hold_process, release_process, stale_cutoff
 from appws.protocol import PbxInfo
 from appws.server.connection import Connection
+from appws.server.features import FeatureBase
 
 __all__ = ["PbxRegistry", "registry"]
 
@@ -35,8 +36,10 @@ class _Held:
     fields: dict[str, Any]
 
 
-class PbxRegistry:
+class PbxRegistry(FeatureBase):
     """Writes the row of each PBX that connects, deletes it when the session ends."""
+
+    name = "pbx-registry"
 
     def __init__(self) -> None:
         # By channel name: the sessions of this process whose PBX has a row.

@@ -60,6 +60,14 @@ class Connection(Sender, Protocol):
         """The App names this service accepts logins for."""
 
     @property
+    def badge_apps(self) -> Sequence[str]:
+        """The Apps whose icon shows a badge count (``presence`` in their AppInfo)."""
+
+    @property
+    def replicate_users(self) -> bool | Sequence[str]:
+        """Whether (or which columns of) a PBX's user table to replicate."""
+
+    @property
     def state(self) -> ConnectionState:
         """Where the session is in its life."""
 
@@ -104,6 +112,9 @@ class Connection(Sender, Protocol):
 
     def get_build(self) -> str | None:
         """The consumer's hook: the current build number, or None."""
+
+    async def get_badge(self, app: str, user: str) -> int:
+        """The consumer's hook: the first badge count of ``user`` on App ``app``."""
 
     async def logged_in(self) -> None:
         """The consumer's hook, called after a successful login."""

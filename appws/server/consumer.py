@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any, ClassVar
 
 from asgiref.typing import WebSocketDisconnectEvent
@@ -27,7 +27,7 @@ from appws import protocol
 from appws.conf import get_settings
 from appws.layer import events
 from appws.protocol import CloseCode
-from appws.server import dispatch, reactions, remote, replies, shutdown, values
+from appws.server import dispatch, features, reactions, remote, replies, shutdown, values
 from appws.server.connection import ConnectionState, LogLine
 from appws.server.frames import FrameGate
 from appws.server.handlers import Handler, collect_handlers
@@ -36,7 +36,7 @@ from appws.server.intake import Intake
 from appws.server.limits import origin_allowed
 from appws.server.outgoing import FrameTooLarge, SendWindow, send_window_bytes
 from appws.server.pbxlife import PbxLife
-from appws.server.peer import PeerRequests
+from appws.server.peer import PeerListener, PeerRequests
 from appws.server.peersubscription import PeerSubscription
 from appws.server.pump import pump
 from appws.server.scope import ClientScope
@@ -346,6 +346,25 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         """
         return self._peer.subscribe(message, api, timeout)
 
+    def listen_peer(
+        self, api: str, mts: Collection[str], push: Callable[[dict[str, Any]], None]
+    ) -> PeerListener:
+        """Hand every later message of ``api`` whose ``mt`` is in ``mts`` to ``push``.
+
+        For what the peer sends unasked, or with a ``src`` of its own (a replication's
+        live updates, incoming calls), once no request or peer subscription took it.
+        ``push`` runs in the session's reader and must not block; ``close()`` the
+        listener to stop it (the session's end does).
+        """
+        return self._peer.listen(api, mts, push)
+
+    def start_task(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+        """Run ``work`` beside the handlers; it is cancelled when the session ends.
+
+        None (and ``work`` closed) when the session has ended already.
+        """
+        return self._tasks.spawn(work, name)
+
     async def start_pbx(self, pbx: protocol.PbxInfo) -> None:
         self._peer.enable(pbx.apis)
         await self._pbx.connected(self, pbx)
@@ -403,6 +422,11 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
     async def appws_pbx_replaced(self, event: Mapping[str, Any]) -> None:
         """Called when a newer connection of this session's PBX sent its ``PbxInfo``."""
         await reactions.pbx_replaced(self)
+
+    async def appws_feature(self, event: Mapping[str, Any]) -> None:
+        """Called with an event for a server feature; in the channel's reader, in order."""
+        if self.state is ConnectionState.LOGGED_IN:
+            await features.deliver_event(self, event)
 
     # -- connection --------------------------------------------------------
 

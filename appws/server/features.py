@@ -1,31 +1,95 @@
 """Features: code that hears of every PBX connection of every service.
 
-A feature is any object with ``async pbx_connected(conn, pbx)`` and
-``async pbx_disconnected(conn, pbx)``; :func:`register` it once (from an
+A feature is any object with a ``name``, ``async pbx_connected(conn, pbx)``,
+``async pbx_disconnected(conn, pbx)`` and ``async feature_event(conn, event)``
+(:class:`FeatureBase` has do-nothing defaults); :func:`register` it once (from an
 ``AppConfig.ready()``). A PBX session calls each feature, in the order registered,
 before the service's own ``pbx_connected`` hook, and again when the PBX is gone
-(the session ended, or a new ``PbxInfo`` replaced it). The server imports no
-feature: features import the server.
+(the session ended, or a new ``PbxInfo`` replaced it). Other processes reach a
+feature on one session by sending it a :func:`appws.layer.events.feature_event`;
+the session hands it over at once, never behind its handlers. The server imports
+no feature: features import the server.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from typing import Any, Protocol
 
 from appws.protocol import PbxInfo
 from appws.server.connection import Connection
+from appws.server.peer import PeerListener
+from appws.server.peersubscription import PeerSubscription
 
-__all__ = ["Feature", "register", "registered", "unregister"]
+__all__ = [
+    "Feature",
+    "FeatureBase",
+    "PeerSession",
+    "deliver_event",
+    "register",
+    "registered",
+    "unregister",
+]
+
+logger = logging.getLogger("appws")
+
+
+class PeerSession(Connection, Protocol):
+    """A PBX session as a feature sees it: the connection, its PBX's APIs, its tasks."""
+
+    async def request(
+        self, message: Mapping[str, Any], *, api: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Send ``message`` to the PBX; return its ``<mt>Result`` (the consumer's ``request``)."""
+
+    async def send_peer(self, message: Mapping[str, Any], *, api: str) -> None:
+        """Send ``message`` to the PBX, awaiting nothing."""
+
+    def subscribe_peer(
+        self, message: Mapping[str, Any], *, api: str, timeout: float | None = None
+    ) -> PeerSubscription:
+        """Iterate what the PBX sends back for ``message``."""
+
+    def listen_peer(
+        self, api: str, mts: Collection[str], push: Callable[[dict[str, Any]], None]
+    ) -> PeerListener:
+        """Hand every later message of ``api`` with an ``mt`` in ``mts`` to ``push``."""
+
+    def start_task(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+        """Run ``work`` beside the handlers until it ends or the session does."""
 
 
 class Feature(Protocol):
     """What the server calls on a feature."""
 
-    async def pbx_connected(self, conn: Connection, pbx: PbxInfo) -> None:
+    #: Names the feature in :func:`appws.layer.events.feature_event` and in log lines.
+    name: str
+
+    async def pbx_connected(self, conn: PeerSession, pbx: PbxInfo) -> None:
         """A PBX session's ``PbxInfo`` arrived (``conn.session.pbx`` is ``pbx``)."""
 
-    async def pbx_disconnected(self, conn: Connection, pbx: PbxInfo) -> None:
+    async def pbx_disconnected(self, conn: PeerSession, pbx: PbxInfo) -> None:
         """The PBX of ``conn`` is gone: the session ended, or a new ``PbxInfo`` came."""
+
+    async def feature_event(self, conn: PeerSession, event: Mapping[str, Any]) -> None:
+        """Another process sent this feature ``event`` for the session ``conn``."""
+
+
+class FeatureBase:
+    """Do-nothing defaults of :class:`Feature`: override what the feature needs."""
+
+    name = "feature"
+
+    async def pbx_connected(self, conn: PeerSession, pbx: PbxInfo) -> None:
+        return None
+
+    async def pbx_disconnected(self, conn: PeerSession, pbx: PbxInfo) -> None:
+        return None
+
+    async def feature_event(self, conn: PeerSession, event: Mapping[str, Any]) -> None:
+        return None
 
 
 _FEATURES: list[Feature] = []
@@ -46,3 +110,16 @@ def unregister(feature: Feature) -> None:
 def registered() -> tuple[Feature, ...]:
     """The registered features, in the order they were registered."""
     return tuple(_FEATURES)
+
+
+async def deliver_event(conn: PeerSession, event: Mapping[str, Any]) -> None:
+    """Hand a feature event to the registered feature it names; log one nobody takes."""
+    name = event.get("feature")
+    feature = next((f for f in _FEATURES if f.name == name), None)
+    if feature is None:
+        logger.warning("an event for feature %r reached a session, which has no such feature", name)
+        return
+    try:
+        await feature.feature_event(conn, event)
+    except Exception:
+        logger.exception("feature %r failed on an event", name)

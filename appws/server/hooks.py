@@ -27,6 +27,13 @@ class ServiceHooks:
         "info": {"hidden": False, "apis": {}},
         "serviceInfo": {"apis": {}},
     }
+    #: Replicate the user table of every PBX that connects with ``PbxTableUsers``
+    #: into :class:`appws.models.PbxUser` (docs/pbx.md): True for the usual columns,
+    #: or the column names wanted.
+    replicate_users: ClassVar[bool | Sequence[str]] = False
+    #: Apps whose icon shows a badge count: ``AppInfoResult`` says ``presence: true``
+    #: for them, and PBX sessions with ``PbxSignal`` answer the badge subscriptions.
+    badge_apps: ClassVar[Sequence[str]] = ()
 
     async def get_app(self, name: str) -> AppAccount | None:
         """Called at login: return App ``name`` with its password, or None if unknown.
@@ -57,6 +64,14 @@ class ServiceHooks:
         ``APPWS["APP_DIRS"]``.
         """
         return current_build()
+
+    async def get_badge(self, app: str, user: str) -> int:
+        """Called when ``user`` (the PBX user's sip) subscribes to App ``app``'s badge.
+
+        Return the count to show first (the default: 0); later counts come from
+        ``appws.badges.set()``.
+        """
+        return 0
 
     async def logged_in(self) -> None:
         """Called after a successful login, once ``self.session`` is set."""

@@ -45,6 +45,9 @@ class Reader(Connection, Protocol):
     async def appws_pbx_replaced(self, event: Mapping[str, Any]) -> None:
         """A newer connection of this PBX logged in: end this one."""
 
+    async def appws_feature(self, event: Mapping[str, Any]) -> None:
+        """An event for one of the server features on this session."""
+
 
 class Intake:
     """One session's intake of frames and channel-layer events."""
@@ -82,6 +85,8 @@ class Intake:
             await self._conn.appws_pbx_request(event)
         elif kind == events.PBX_REPLACED:
             await self._conn.appws_pbx_replaced(event)
+        elif kind == events.FEATURE_EVENT:
+            await self._conn.appws_feature(event)
         else:
             await inbox.put(event)
 

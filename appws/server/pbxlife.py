@@ -14,7 +14,7 @@ import logging
 
 from appws.protocol import PbxInfo
 from appws.server import features
-from appws.server.connection import Connection
+from appws.server.features import PeerSession
 from appws.server.tasks import SessionTasks
 
 logger = logging.getLogger("appws")
@@ -28,19 +28,19 @@ class PbxLife:
         self._pbx: PbxInfo | None = None
         self._announcing: asyncio.Task[None] | None = None
 
-    async def connected(self, conn: Connection, pbx: PbxInfo) -> None:
+    async def connected(self, conn: PeerSession, pbx: PbxInfo) -> None:
         """``pbx`` sent its ``PbxInfo``: forget any earlier one, then announce it."""
         await self.disconnected(conn)
         assert conn.session is not None
         conn.session.pbx = self._pbx = pbx
         self._announcing = self._tasks.spawn(self._announce(conn, pbx), "pbx_connected")
 
-    async def _announce(self, conn: Connection, pbx: PbxInfo) -> None:
+    async def _announce(self, conn: PeerSession, pbx: PbxInfo) -> None:
         for feature in features.registered():
             await feature.pbx_connected(conn, pbx)
         await conn.pbx_connected(pbx)
 
-    async def disconnected(self, conn: Connection) -> None:
+    async def disconnected(self, conn: PeerSession) -> None:
         """The PBX is gone: stop announcing it, and tell the features and the hook."""
         pbx, self._pbx = self._pbx, None
         if pbx is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from appws.conf import AppwsSettings
@@ -39,6 +39,32 @@ class _Request:
         self.future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 
 
+class PeerListener:
+    """Messages of one ``api`` with one of ``mts`` that no request or subscription takes.
+
+    ``push`` is called in the session's reader, in arrival order: it must not block
+    (put the message on a queue of its own). :meth:`close` stops it.
+    """
+
+    __slots__ = ("_owner", "api", "mts", "push")
+
+    def __init__(
+        self,
+        owner: PeerRequests,
+        api: str,
+        mts: frozenset[str],
+        push: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self._owner = owner
+        self.api = api
+        self.mts = mts
+        self.push = push
+
+    def close(self) -> None:
+        """Stop handing messages to ``push``."""
+        self._owner.unlisten(self)
+
+
 class PeerRequests:
     """One session's requests to its peer: sending, waiting, routing the answers back."""
 
@@ -50,6 +76,7 @@ class PeerRequests:
         self._counter = itertools.count(1)
         self._requests: dict[tuple[str, str], _Request] = {}
         self._subscriptions: dict[tuple[str, str], PeerSubscription] = {}
+        self._listeners: dict[tuple[str, str], PeerListener] = {}
         self._ended = False
         #: The APIs the peer enabled (a PBX's ``PbxInfo``); None: any (not a PBX).
         self.apis: frozenset[str] | None = None
@@ -142,6 +169,30 @@ class PeerRequests:
         if self._subscriptions.get(subscription.key) is subscription:
             del self._subscriptions[subscription.key]
 
+    def listen(
+        self, api: str, mts: Collection[str], push: Callable[[dict[str, Any]], None]
+    ) -> PeerListener:
+        """Hand every later message of ``api`` with an ``mt`` in ``mts`` to ``push``.
+
+        For what a peer sends unasked or with a ``src`` of its own choosing (a
+        replication's live updates, incoming calls). One listener per ``(api, mt)``.
+        """
+        if self._ended:
+            raise SessionEnded("the session has ended: nothing more comes from its peer")
+        listener = PeerListener(self, api, frozenset(mts), push)
+        taken = [mt for mt in listener.mts if (api, mt) in self._listeners]
+        if taken:
+            raise ValueError(f"api {api!r} mt {sorted(taken)!r}: already listened to")
+        for mt in listener.mts:
+            self._listeners[(api, mt)] = listener
+        return listener
+
+    def unlisten(self, listener: PeerListener) -> None:
+        """Stop handing messages to ``listener``."""
+        for mt in listener.mts:
+            if self._listeners.get((listener.api, mt)) is listener:
+                del self._listeners[(listener.api, mt)]
+
     def deliver(self, message: Mapping[str, Any]) -> bool:
         """Hand ``message`` to the request or peer subscription it answers; False if none.
 
@@ -150,8 +201,10 @@ class PeerRequests:
         the handlers instead.
         """
         api, src = message.get("api"), message.get("src")
-        if not isinstance(api, str) or not isinstance(src, str):
+        if not isinstance(api, str):
             return False
+        if not isinstance(src, str):
+            return self._to_listener(api, message)
         waiting = self._requests.get((api, src))
         if waiting is not None and message.get("mt") == waiting.result_mt:
             del self._requests[(api, src)]
@@ -162,11 +215,20 @@ class PeerRequests:
         if subscription is not None:
             subscription.push(dict(message))
             return True
-        return False
+        return self._to_listener(api, message)
+
+    def _to_listener(self, api: str, message: Mapping[str, Any]) -> bool:
+        mt = message.get("mt")
+        listener = self._listeners.get((api, mt)) if isinstance(mt, str) else None
+        if listener is None:
+            return False
+        listener.push(dict(message))
+        return True
 
     def close(self) -> None:
         """The session ended: every request and peer subscription fails with SessionEnded."""
         self._ended = True
+        self._listeners.clear()
         requests, self._requests = self._requests, {}
         for waiting in requests.values():
             if not waiting.future.done():

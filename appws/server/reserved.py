@@ -134,7 +134,20 @@ async def app_info(conn: Connection, message: dict[str, Any], frame: str) -> Non
     if not isinstance(app, str) or app not in conn.apps:
         await conn.reply_error(message, "unknown-app", "AppInfo names an App not served here")
         return
-    await conn.reply(message, await conn.get_app_info(app))
+    payload = await conn.get_app_info(app)
+    if app in conn.badge_apps:
+        payload = with_presence(payload)
+    await conn.reply(message, payload)
+
+
+def with_presence(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with ``info.presence`` true: the App's icon shows a badge count.
+
+    The PBX stores the AppInfo at the App object, and myApps subscribes to the
+    badge of an App that says so (through the PBX's PbxSignal).
+    """
+    info = payload.get("info")
+    return {**payload, "info": {**(info if isinstance(info, Mapping) else {}), "presence": True}}
 
 
 async def pbx_info(conn: Connection, message: dict[str, Any], frame: str) -> None:
