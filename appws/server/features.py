@@ -115,7 +115,7 @@ def registered() -> tuple[Feature, ...]:
 async def deliver_event(conn: PeerSession, event: Mapping[str, Any]) -> None:
     """Hand a feature event to the registered feature it names; log one nobody takes."""
     name = event.get("feature")
-    feature = next((f for f in _FEATURES if f.name == name), None)
+    feature = next((f for f in _FEATURES if getattr(f, "name", None) == name), None)
     if feature is None:
         logger.warning("an event for feature %r reached a session, which has no such feature", name)
         return
