@@ -115,6 +115,12 @@ class AppAdmin(AppModelAdmin):
         ("History", {"fields": ["created", "updated"]}),
     ]
 
+    def get_fieldsets(self, request: HttpRequest, obj: App | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # an App being added has no history to show
+            return [entry for entry in fieldsets if entry[0] != "History"]
+        return fieldsets
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[App]:
         queryset = super().get_queryset(request)
         return queryset.annotate(live_session_count=live_session_count())
@@ -154,7 +160,11 @@ class AppAdmin(AppModelAdmin):
         self, db_field: Any, request: HttpRequest, **kwargs: Any
     ) -> forms.ModelMultipleChoiceField[Any] | None:
         if db_field.name == "permissions":
-            kwargs["queryset"] = db_field.remote_field.model.objects.select_related("content_type")
+            # Not the Apps' access permissions: those say who may open an App (granted to
+            # users and groups), not what its sessions may do.
+            kwargs["queryset"] = db_field.remote_field.model.objects.filter(
+                appws_app__isnull=True
+            ).select_related("content_type")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def change_view(

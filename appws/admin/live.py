@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from appws.models import LiveSession, ServerProcess
 
@@ -33,18 +37,38 @@ class ReadOnlyAdmin:
         return False
 
 
+def _ago(moment: datetime) -> str:
+    """How long since ``moment`` ("5 min", "3 h"), the full date and time on hover."""
+    return format_html(
+        '<span title="{}">{}</span>',
+        date_format(timezone.localtime(moment), "DATETIME_FORMAT"),
+        short_duration((timezone.now() - moment).total_seconds()),
+    )
+
+
+def short_duration(seconds: float) -> str:
+    """``seconds`` in the one largest unit that fits: "<1 min", "5 min", "3 h", "2 d"."""
+    minutes = int(max(seconds, 0) // 60)
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} d"
+
+
 @admin.register(LiveSession)
 class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
+    # Two-line cells and relative times: the list fits a 1280-pixel screen beside the
+    # admin's navigation and the filters.
     list_display = [
         "app_column",
         "user_label",
-        "dn",
-        "login_kind",
         "mapped_user",
-        "remote_address",
-        "server",
+        "origin",
         "connected_since",
-        "last_activity",
+        "active",
         "stale",
     ]
     list_filter = ["app_name", "login_kind"]
@@ -62,19 +86,35 @@ class LiveSessionAdmin(ReadOnlyAdmin, LiveSessionModelAdmin):
 
     @admin.display(description="App", ordering="app_name")
     def app_column(self, obj: LiveSession) -> str:
-        return obj.app_name
+        # The login's kind below, by its short name (the filter spells it out).
+        return format_html(
+            '{}<br><small title="{}">{}</small>',
+            obj.app_name,
+            obj.get_login_kind_display(),
+            obj.login_kind or "?",
+        )
 
     @admin.display(description="User", ordering="sip")
     def user_label(self, obj: LiveSession) -> str:
-        return obj.user_label
+        if not obj.dn:
+            return obj.user_label
+        return format_html("{}<br><small>{}</small>", obj.user_label, obj.dn)
 
-    @admin.display(description="Mapped Django user", ordering="user__username")
+    @admin.display(description="From", ordering="remote_address")
+    def origin(self, obj: LiveSession) -> str:
+        return format_html("{}<br><small>{}</small>", obj.remote_address or "?", obj.server)
+
+    @admin.display(description="Django user", ordering="user__username")
     def mapped_user(self, obj: LiveSession) -> Any:
         return obj.user
 
-    @admin.display(description="Connected since", ordering="connected_at")
-    def connected_since(self, obj: LiveSession) -> Any:
-        return obj.connected_at
+    @admin.display(description="For", ordering="connected_at")
+    def connected_since(self, obj: LiveSession) -> str:
+        return _ago(obj.connected_at)
+
+    @admin.display(description="Idle", ordering="last_activity")
+    def active(self, obj: LiveSession) -> str:
+        return _ago(obj.last_activity)
 
     @admin.display(description="Stale", boolean=True, ordering="is_stale")
     def stale(self, obj: LiveSession) -> bool:

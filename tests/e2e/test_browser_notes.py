@@ -181,3 +181,29 @@ def test_an_admin_disconnect_is_named_not_shown_as_reconnecting(browser, site):
     expect(state).to_have_text("disconnected by an administrator")
     admin.context.close()
     context.close()
+
+
+def test_the_live_sessions_list_fits_a_1280_pixel_screen(browser, site):
+    from playwright.sync_api import expect
+
+    context = logged_in(browser, site, "alice", "alice-demo")
+    open_app(context, site)
+    admin = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    admin.goto(f"{site.http_url}/admin/login/?next=/admin/appws/livesession/")
+    admin.fill("#id_username", "admin")
+    admin.fill("#id_password", "admin-demo")
+    admin.click("input[type=submit]")
+    expect(admin.locator("#result_list tbody tr").first).to_be_visible(timeout=WAIT)
+    # Every column in sight: neither the page nor the results scroll sideways.
+    widths = admin.evaluate(
+        """() => {
+            const results = document.querySelector('#changelist .results');
+            const page = document.documentElement;
+            return [results.scrollWidth, results.clientWidth, page.scrollWidth, page.clientWidth];
+        }"""
+    )
+    assert widths[0] <= widths[1] and widths[2] <= widths[3], widths
+    last = admin.locator("#result_list thead th").last.bounding_box()
+    assert last is not None and last["x"] + last["width"] <= 1280
+    admin.context.close()
+    context.close()

@@ -240,6 +240,21 @@ def test_operations_permissions_use_filter_horizontal(admin: Client) -> None:
     assert 'class="selectfilter"' in page or "SelectFilter" in page
 
 
+def test_operations_permissions_offer_no_access_permission(admin: Client) -> None:
+    app = make_app()
+    other = make_app("otherapp")
+    page = admin.get(f"{CHANGELIST}{app.pk}/change/")
+    offered = set(page.context["adminform"].form.fields["permissions"].queryset)
+    assert app.access_permission not in offered and other.access_permission not in offered
+    assert any(p.codename == "view_app" for p in offered)  # the others still are
+
+
+def test_the_add_form_has_no_empty_history(admin: Client) -> None:
+    app = make_app()
+    assert "History" not in admin.get(f"{CHANGELIST}add/").content.decode()
+    assert "History" in admin.get(f"{CHANGELIST}{app.pk}/change/").content.decode()
+
+
 def test_change_page_warns_when_settings_define_the_app(admin: Client) -> None:
     app = make_app("echo")  # tests/settings.py defines "echo" in APPWS["APPS"]
     page = admin.get(f"{CHANGELIST}{app.pk}/change/").content.decode()
@@ -408,6 +423,14 @@ def test_disconnect_needs_the_delete_permission(monkeypatch: Any) -> None:
     allowed = Client()
     allowed.force_login(User.objects.get(pk=user.pk))
     assert "Disconnect selected sessions" in allowed.get(SESSIONS).content.decode()
+
+
+def test_live_session_times_are_short() -> None:
+    from appws.admin.live import short_duration
+
+    assert [short_duration(s) for s in (-5, 0, 59, 60, 3599, 3600, 47 * 3600, 49 * 3600)] == [
+        "<1 min", "<1 min", "<1 min", "1 min", "59 min", "1 h", "47 h", "2 d",
+    ]  # fmt: skip
 
 
 def test_server_process_list_is_read_only(admin: Client) -> None:
