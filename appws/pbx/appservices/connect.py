@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,31 +15,64 @@ from appws.pbx.call import PbxSelector, arequest
 from appws.pbx.errors import AmbiguousPbx, UnknownService
 from appws.protocol import PbxIdentity
 
-__all__ = ["connect_service", "find_service"]
+__all__ = ["ServiceConnection", "connect_service", "find_service"]
 
 
-async def connect_service(
+def connect_service(
     app: str,
     name: str,
     *,
     pbx: PbxSelector | None = None,
     timeout: float | None = None,
     **options: Any,
-) -> Client:
-    """Open a :class:`~appws.client.Client` to service ``name`` and log in through the PBX.
+) -> ServiceConnection:
+    """A :class:`~appws.client.Client` to service ``name``, logged in through the PBX.
 
-    ``name`` is a service's name in :func:`appws.pbx.services` of App ``app``; the PBX
-    listing it issues each login (``GetServiceLogin``, within ``timeout`` seconds), for
-    the first connection and every reconnect. ``options`` go to ``Client`` (``cafile``,
+    ``await connect_service(...)`` returns the connected client (close it when done);
+    ``async with connect_service(...) as client:`` closes it on the way out. ``name``
+    is a service's name in :func:`appws.pbx.services` of App ``app``; the PBX listing
+    it issues each login (``GetServiceLogin``, within ``timeout`` seconds), for the
+    first connection and every reconnect. ``options`` go to ``Client`` (``cafile``,
     ``request_timeout``, ``reconnect``...). Raises :class:`~appws.pbx.UnknownService`,
-    :class:`~appws.pbx.AmbiguousPbx` (the service is listed by several PBXs: say which
-    with ``pbx=``), ``LoginRefused`` (the PBX or the service said no) and what
-    ``Client.connect()`` raises. Close the client when done (``async with``).
+    :class:`~appws.pbx.AmbiguousPbx` (several PBXs list it: say which with ``pbx=``),
+    ``LoginRefused`` (the PBX or the service said no) and what ``Client.connect()``
+    raises.
     """
-    service = await find_service(app, name, pbx=pbx)
-    ask = functools.partial(_ask_pbx, app, service.pbx, timeout)
-    client = Client(service.url, app_of_url(service.url), login=ServiceLogin(name, ask), **options)
-    return await client.connect()
+    return ServiceConnection(app, name, pbx, timeout, options)
+
+
+class ServiceConnection:
+    """What :func:`connect_service` returns: await it, or use it with ``async with``."""
+
+    def __init__(
+        self,
+        app: str,
+        name: str,
+        pbx: PbxSelector | None,
+        timeout: float | None,
+        options: dict[str, Any],
+    ) -> None:
+        self._args = (app, name, pbx, timeout, options)
+        self._client: Client | None = None
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._connect().__await__()
+
+    async def __aenter__(self) -> Client:
+        self._client = await self._connect()
+        return self._client
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def _connect(self) -> Client:
+        app, name, pbx, timeout, options = self._args
+        service = await find_service(app, name, pbx=pbx)
+        ask = functools.partial(_ask_pbx, app, service.pbx, timeout)
+        login = ServiceLogin(name, ask)
+        client = Client(service.url, app_of_url(service.url), login=login, **options)
+        return await client.connect()
 
 
 async def find_service(app: str, name: str, *, pbx: PbxSelector | None = None) -> PbxService:
