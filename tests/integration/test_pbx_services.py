@@ -241,3 +241,39 @@ async def test_connecting_to_an_unknown_service_names_the_known_ones(stored) -> 
         "'other@example.com', 'third@example.com'."
     )
     await session.close()
+
+
+async def test_a_services_info_with_another_src_is_not_taken(stored) -> None:
+    session = await pbx_session()
+    request = await subscribed(session)
+    forged = {"api": "Services", "mt": "ServicesInfo", "src": "not-ours", "services": [THIRD]}
+    await session.send(forged)
+    await send_info(session, request, [OTHER])
+    # The first list stored is the subscription's own: the other src reached nobody.
+    assert await asyncio.wait_for(stored.get(), 3) == [OTHER]
+    assert await row_services() == [OTHER]
+    await session.close()
+
+
+async def test_a_service_login_digest_is_in_no_log_line(caplog) -> None:
+    session = await pbx_session()
+    await subscribed(session)
+    digest = "f00d" * 16
+    with caplog.at_level(logging.DEBUG):
+        asking = asyncio.create_task(
+            pbx.arequest(
+                "pbxapp",
+                {"mt": "GetServiceLogin", "app": OTHER["name"], "challenge": "1234"},
+                api="Services",
+            )
+        )
+        asked = await session.receive()
+        assert (asked["mt"], asked["challenge"]) == ("GetServiceLogin", "1234")
+        await session.answer(asked, app="other", sip="pbx-obj", digest=digest, key="k", salt="s")
+        assert (await asyncio.wait_for(asking, 3))["digest"] == digest
+        # The same answer again, late: dropped, and logged without its content.
+        await session.answer(asked, app="other", sip="pbx-obj", digest=digest)
+        assert (await session.comm.request({"mt": "Ping"}))["mt"] == "PingResult"
+    assert any("dropped" in record.getMessage() for record in caplog.records)
+    assert not [r for r in caplog.records if digest in r.getMessage()]
+    await session.close()
