@@ -277,3 +277,23 @@ async def test_a_service_login_digest_is_in_no_log_line(caplog) -> None:
     assert any("dropped" in record.getMessage() for record in caplog.records)
     assert not [r for r in caplog.records if digest in r.getMessage()]
     await session.close()
+
+
+def stale_row_listing_a_service() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.pbx_standin import row_of_another_process
+
+    row_of_another_process("deadhost", "gone!1", timezone.now() - timedelta(hours=1))
+    PbxConnection.objects.update(services=[OTHER])
+
+
+async def test_services_of_a_stale_process_are_not_listed() -> None:
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(stale_row_listing_a_service)()
+    assert await pbx.aservices("pbxapp") == []
+    with pytest.raises(UnknownService):
+        await pbx.connect_service("pbxapp", OTHER["name"])
