@@ -83,6 +83,15 @@ SECRETS = """\
   key. The one deliberate exception: the issuer's answer carries a digest, because it
   *is* the login it issues ([login-issuing.md](login-issuing.md)); it is good for one
   challenge on one connection.
+- **Logins the PBX issues to other services.** `appws.pbx.connect_service` asks the
+  PBX (`GetServiceLogin`) for a login to another App Service; the answer travels from
+  the PBX's session to the caller over the channel layer and goes on as the `AppLogin`,
+  without its `key` and `salt`. The service never holds the other one's password; the
+  digest is never logged, also not when the answer comes too late and is dropped
+  (`tests/integration/test_pbx_services.py` captures every record at DEBUG). Only a
+  PBX session follows its PBX's `ServicesInfo`: the same message from a browser's
+  session is refused and stored nowhere (below), so no login is asked for a service a
+  browser named.
 - **What is logged.** Logins and refusals on `appws.login` with App, `sip`, domain,
   address and the reason; a handler's exception with its traceback on `appws` (the
   client gets `error: "internal"` and no details); refused browser origins on `appws`.

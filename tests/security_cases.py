@@ -239,6 +239,19 @@ def disable_db_app() -> None:
     app.save()
 
 
+def services_info(name: str, url: str) -> dict[str, Any]:
+    service = {"name": name, "title": "Evil", "url": url}
+    return {"api": "Services", "mt": "ServicesInfo", "src": "v1", "services": [service]}
+
+
+def no_services_stored() -> None:
+    from appws.models import PbxConnection
+    from appws.pbx import services
+
+    # Raising here fails the case: the browser's list reached the PBX rows.
+    assert not PbxConnection.objects.exists() and services("notes") == []
+
+
 def _refused_login(text: str) -> dict[str, Any]:
     return {"mt": "AppLoginResult", "ok": False, "errorText": text}
 
@@ -571,6 +584,20 @@ CASES: list[Case] = [
             }
         ],
         note="nothing changes: the session gets no PBX, no API calls can go to it",
+    ),
+    Case(
+        REQUESTS,
+        "ServicesInfo from a user's session",
+        "`ServicesInfo` (api `Services`) listing a service, after a login as `alice`",
+        [
+            Login(*NOTES, sip="alice"),
+            Send(message=services_info("evil@example.com", "wss://attacker.example/apps/x")),
+            Database(no_services_stored),
+        ],
+        [{"mt": "ServicesInfoResult", "api": "Services", "error": "unknown-api"}],
+        note="only a PBX session follows its PBX's services (`appws.pbx.services()` lists "
+        "nothing from it): no login is ever asked for a service a browser named",
+        db=True,
     ),
     Case(
         REQUESTS,

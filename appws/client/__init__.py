@@ -19,11 +19,13 @@ from appws.client.errors import (
     RequestTimeout,
 )
 from appws.client.login import Credentials, LoginCallback, SiteLogin, password_login
+from appws.client.servicelogin import AskPbx, ServiceLogin
 from appws.client.subscription import Resubscribed, Subscription
 from appws.client.sync import SyncClient, SyncSubscription, connect_sync
 
 __all__ = [
     "AppwsClientError",
+    "AskPbx",
     "Client",
     "ConnectFailed",
     "ConnectionLost",
@@ -34,6 +36,7 @@ __all__ = [
     "RemoteError",
     "RequestTimeout",
     "Resubscribed",
+    "ServiceLogin",
     "SiteLogin",
     "Subscription",
     "SyncClient",

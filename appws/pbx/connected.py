@@ -9,7 +9,7 @@ from typing import Any
 from appws.live_sessions import PROCESS_IDENT, stale_cutoff
 from appws.protocol import PbxIdentity
 
-__all__ = ["ConnectedPbx", "connected_pbxs"]
+__all__ = ["ConnectedPbx", "connected_pbxs", "live_rows"]
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,19 @@ class ConnectedPbx:
         }
 
 
-def connected_pbxs(app: str | None = None) -> list[ConnectedPbx]:
-    """The PBXs connected now (to App ``app``, when given); rows of stale processes left out."""
+def live_rows(app: str | None = None) -> Any:
+    """The :class:`~appws.models.PbxConnection` rows of live processes (of App ``app``)."""
     from appws.models import PbxConnection
 
     rows = PbxConnection.objects.select_related("server").filter(
         server__last_seen__gte=stale_cutoff()
     )
-    if app is not None:
-        rows = rows.filter(app_name=app)
+    return rows if app is None else rows.filter(app_name=app)
+
+
+def connected_pbxs(app: str | None = None) -> list[ConnectedPbx]:
+    """The PBXs connected now (to App ``app``, when given); rows of stale processes left out."""
+    rows = live_rows(app)
     return [
         ConnectedPbx(
             app=row.app_name,

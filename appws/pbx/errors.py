@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from appws.exceptions import PeerRequestError
 from appws.protocol import PbxIdentity
 
-__all__ = ["AmbiguousPbx", "NoPbxConnected", "PbxBusy", "PbxUnreachable"]
+__all__ = ["AmbiguousPbx", "NoPbxConnected", "PbxBusy", "PbxUnreachable", "UnknownService"]
 
 
 def _names(identities: Sequence[PbxIdentity]) -> str:
@@ -63,3 +63,23 @@ class PbxBusy(PeerRequestError):
 
 class PbxUnreachable(PeerRequestError):
     """The PBX's socket is held by another process, and the channel layer cannot reach it."""
+
+
+class UnknownService(PeerRequestError):
+    """No connected PBX of App ``app`` lists the App Service ``name``; ``known`` are those
+    they list (``appws.pbx.services(app)``)."""
+
+    def __init__(self, app: str, name: str, known: Sequence[str]) -> None:
+        self.app = app
+        self.name = name
+        self.known = tuple(known)
+        listed = ", ".join(repr(known_name) for known_name in self.known)
+        super().__init__(
+            f"No PBX connected to App {app!r} lists a service {name!r}: "
+            + (
+                f"they list {listed}."
+                if self.known
+                else "they list none (is the Services API ticked on the App object, and is "
+                "the other service granted to it on the PBX?)."
+            )
+        )

@@ -71,6 +71,13 @@ class PbxRegistry(FeatureBase):
         if held is not None:
             await release_process(held.holder)
 
+    def note(self, channel: str, **fields: Any) -> None:
+        """Keep ``fields`` for the row of session ``channel``: a row written again (after
+        the process was judged stale) carries them. A session without a row: nothing."""
+        held = self._held.get(channel)
+        if held is not None:
+            held.fields.update(fields)
+
     async def _write(self, held: _Held, server_pk: int) -> None:
         channel = held.fields["channel_name"]
         replaced = await database_sync_to_async(_connect)(held.fields, server_pk)

@@ -34,6 +34,9 @@ class ServiceHooks:
     #: Apps whose icon shows a badge count: ``AppInfoResult`` says ``presence: true``
     #: for them, and PBX sessions with ``PbxSignal`` answer the badge subscriptions.
     badge_apps: ClassVar[Sequence[str]] = ()
+    #: Follow the App Services of every PBX that connects with ``Services``
+    #: (``appws.pbx.services()``, ``connect_service()``); False leaves that API alone.
+    track_services: ClassVar[bool] = True
 
     async def get_app(self, name: str) -> AppAccount | None:
         """Called at login: return App ``name`` with its password, or None if unknown.

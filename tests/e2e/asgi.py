@@ -85,11 +85,36 @@ class PbxPeerService(EchoService):
         await self.send_peer({"mt": "Updated", "cn": row["cn"]}, api="PbxApi")
 
 
+class ServiceUser(EchoService):
+    """A service whose PBX lists other services (appws follows them: track_services)."""
+
+    apps = ("svcuser",)
+
+
+class OtherService(EchoService):
+    """The service ServiceUser logs in to through the PBX: says who logged in."""
+
+    apps = ("svcother",)
+
+    @mt("Whoami")
+    async def whoami(self, msg: dict[str, Any]) -> dict[str, Any]:
+        assert self.session is not None
+        return {"app": self.session.app, "sip": self.session.sip, "kind": self.session.kind.value}
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": URLRouter(
-            service_urls(EchoService, NotesService, TopicService, PbxTestService, PbxPeerService)
+            service_urls(
+                EchoService,
+                NotesService,
+                TopicService,
+                PbxTestService,
+                PbxPeerService,
+                ServiceUser,
+                OtherService,
+            )
         ),
     }
 )

@@ -19,6 +19,9 @@ BADGE = 3
 
 class PbxTestService(AppWebsocketConsumer):
     apps = ("pbxtest",)
+    # It drives Services itself, to test the FakePbx's side of it; appws's own following
+    # of the services is tested with the services App (tests/e2e/test_pbx_services.py).
+    track_services = False
 
     rows = 0
 

@@ -12,6 +12,9 @@ APPWS = {
         "topics": {"password": "topics"},
         "pbxtest": {"password": "pbxtest"},
         "pbxpeer": {"password": "pbxpeer"},
+        # tests/e2e/test_pbx_services.py: one service logs in to the other through the PBX.
+        "svcuser": {"password": "svcuser"},
+        "svcother": {"password": "svcother"},
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
 }

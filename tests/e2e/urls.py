@@ -33,6 +33,29 @@ def pbx_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"reply": reply})
 
 
+@csrf_exempt  # a test hook on loopback only
+@require_POST
+async def service_call_view(request: HttpRequest) -> JsonResponse:
+    """Log in to another service through the PBX and call it, as a site's views would."""
+    import appws.pbx
+    from appws.client import AppwsClientError
+    from appws.exceptions import PeerRequestError
+
+    body = json.loads(request.body)
+    try:
+        async with appws.pbx.connect_service(body["app"], body["service"]) as client:
+            reply = await client.request(body["message"])
+    except (PeerRequestError, AppwsClientError) as error:
+        return JsonResponse({"error": type(error).__name__, "text": str(error)}, status=502)
+    return JsonResponse({"reply": reply})
+
+
+async def services_view(request: HttpRequest, app: str) -> JsonResponse:
+    import appws.pbx
+
+    return JsonResponse({"services": [s.as_dict() for s in await appws.pbx.aservices(app)]})
+
+
 def digests_view(request: HttpRequest) -> JsonResponse:
     from tests.e2e.digests import counts
 
@@ -43,5 +66,7 @@ urlpatterns = [
     path("test/notify", notify_view),
     path("test/digests", digests_view),
     path("test/pbx", pbx_view),
+    path("test/service-call", service_call_view),
+    path("test/services/<str:app>", services_view),
     path("", include("demo_site.urls")),
 ]
