@@ -12,12 +12,15 @@ class AppwsConfig(AppConfig):
         from appws.checks import register_checks
         from appws.layer import capacity
         from appws.models import App
+        from appws.pbx.badges.feature import badges
         from appws.pbx.registry import registry
         from appws.server import features
 
         capacity.install()
         # Every PBX session records its PBX in the database (appws.pbx finds it there).
         features.register(registry)
+        # Badge counts on App icons, for services with badge_apps (after the row is written).
+        features.register(badges)
 
         post_save.connect(signals.on_app_saved, sender=App, dispatch_uid="appws-app-saved")
         post_delete.connect(signals.on_app_deleted, sender=App, dispatch_uid="appws-app-deleted")
