@@ -33,6 +33,21 @@ def pbx_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"reply": reply})
 
 
+@csrf_exempt  # a test hook on loopback only
+@require_POST
+def badge_view(request: HttpRequest) -> JsonResponse:
+    """Set a badge count from a view, as a site's own views would."""
+    from appws import badges
+    from appws.exceptions import PeerRequestError
+
+    body = json.loads(request.body)
+    try:
+        sent = badges.set(body["app"], body["user"], body["count"])
+    except PeerRequestError as error:
+        return JsonResponse({"error": type(error).__name__, "text": str(error)}, status=502)
+    return JsonResponse({"sent": sent})
+
+
 def digests_view(request: HttpRequest) -> JsonResponse:
     from tests.e2e.digests import counts
 
@@ -43,5 +58,6 @@ urlpatterns = [
     path("test/notify", notify_view),
     path("test/digests", digests_view),
     path("test/pbx", pbx_view),
+    path("test/badge", badge_view),
     path("", include("demo_site.urls")),
 ]
