@@ -15,7 +15,7 @@ from appws.pbx import PbxBusy
 from appws.pbx.badges.feature import badges as feature
 from appws.server.routing import service_urls
 from appws.testing import AppwsCommunicator
-from tests.pbx_peer import PBX_INFO, Pbx, PeerService
+from tests.pbx_peer import PBX_INFO, Pbx, PeerService, Results
 from tests.pbx_standin import StandIn
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -225,10 +225,22 @@ async def test_a_refused_register_is_logged_and_the_session_stays(caplog):
     await pbx.close()
 
 
-async def test_without_pbxsignal_there_is_no_register_and_no_badge_call():
-    pbx = await connect(apis=("PbxApi",), register=False)
-    await pbx.send(setup(-1))
-    assert await pbx.comm.receive_nothing()
+async def test_without_pbxsignal_there_is_no_register_and_no_badge_call(monkeypatch, caplog):
+    ready = Results()
+
+    async def run(conn, pbx):
+        ready.put(pbx)  # the service's hook: every feature has run before it
+
+    monkeypatch.setattr(PeerService, "script", run)
+    with caplog.at_level(logging.DEBUG, logger="appws"):
+        pbx = await connect(apis=("PbxApi",), register=False)
+        await ready.get()
+        await pbx.send(setup(-1))
+        assert await pbx.comm.receive_nothing()
+    # The setup reached the handlers (dropped there, as any unhandled PBX message).
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("'unhandled' (api='PbxSignal' mt='Signaling'" in m for m in messages), messages
+    assert not any("badges" in m for m in messages), messages
     assert await badges.aset(APP, "alice", 1) == 0  # the PBX cannot show badges
     await pbx.close()
 
