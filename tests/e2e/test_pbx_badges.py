@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from appws.client import Client, Credentials
 from appws.testing import FakePbx, RedisServer
 from appws.testing.fakepbx import PresenceCall
 from tests.conftest import require_tool
-from tests.e2e.daphne import DaphneProcess, migrate
+from tests.e2e.daphne import ROOT, DaphneProcess, migrate
 
 pytestmark = pytest.mark.e2e
 
@@ -116,3 +119,49 @@ async def test_counts_set_on_b_reach_the_subscription_on_a(cluster) -> None:
         # The count for alice was sent (in order) before carol's: none reached her call.
         on_alice = pbx.received(api="PbxSignal", mt="Signaling", call=alice.call)
         assert [m["sig"]["type"] for m in on_alice].count("facility") == 4
+
+
+async def test_appws_fakepbx_subscribes_badges_and_prints_the_counts(cluster) -> None:
+    # The README's demo: manage.py appws_fakepbx --badges against the notes service.
+    first, second = cluster
+    env = {
+        **os.environ,
+        **first.env,
+        "NOTES_PBX_PASSWORD": PASSWORD,
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "manage.py", "appws_fakepbx", f"{first.url}/apps/notes",
+        "--password-env", "NOTES_PBX_PASSWORD", "--pbx", "pbx-cmd", "--badges", "dora,eve",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+
+    def counts() -> list[str]:
+        return [line for line in lines if "'facility' '#badge:" in line]
+
+    async def read_until(text: str, facilities: int = 0) -> None:
+        while not any(text in line for line in lines) or len(counts()) < facilities:
+            line = await asyncio.wait_for(process.stdout.readline(), 30)  # type: ignore[union-attr]
+            assert line, "\n".join(lines)
+            lines.append(line.decode().rstrip("\n"))
+
+    try:
+        await read_until("Subscribed to the badge of 'eve'")
+        await read_until("'#badge:", 2)  # the first counts, from get_badge
+        assert any(line.startswith("<- 'PbxSignal' 'Register'") for line in lines)
+        assert "Subscribed to the badge of 'dora' (call -1)" in lines
+        async with user(second, "frank") as frank:
+            await frank.request({"mt": "AddNote", "text": "for dora and eve"})
+        await read_until("'#badge:", 4)  # one more for each, after the new note
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 30)
+    # Both never listed the notes: every note by others counts, then one more.
+    by_call: dict[str, list[int]] = {}
+    for line in counts():
+        call = line.split(" call=")[1].split()[0]
+        by_call.setdefault(call, []).append(int(line.rsplit("#badge:", 1)[1].rstrip("'")))
+    (first_count, _), _ = by_call.values()
+    assert by_call == {"-1": [first_count, first_count + 1], "-2": [first_count, first_count + 1]}
