@@ -33,10 +33,11 @@ class NotesService(AppWebsocketConsumer):
         """The newest 200 notes, and whether this session may delete."""
         assert self.session is not None
         notes = [note.as_message() for note in Note.objects.all()[:200]]
-        NoteReader.objects.update_or_create(
-            sip=self.session.sip, defaults={"last_listed": timezone.now()}
-        )
-        _show_badges({self.session.sip: 0})  # all read now
+        if self.session.sip:  # a PBX user (a password login has none): their badge is 0 now
+            NoteReader.objects.update_or_create(
+                sip=self.session.sip, defaults={"last_listed": timezone.now()}
+            )
+            _show_badges({self.session.sip: 0})
         return {"notes": notes, "canDelete": self.session.has_permission(DELETE)}
 
     @mt("AddNote")

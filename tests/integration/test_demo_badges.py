@@ -86,6 +86,22 @@ async def test_the_badge_counts_notes_by_others_since_the_last_listing(provision
         await comm.disconnect()
 
 
+async def test_a_login_without_a_sip_has_no_badge_and_still_lists_and_adds(provisioned):
+    from demo_site.notes.models import NoteReader
+
+    pbx = await the_pbx()
+    await subscribe(pbx, -1, "bob")
+    assert await count(pbx) == (-1, 0)
+    nobody = await open_as("notes", "")  # a password login: no PBX user
+    assert (await nobody.request({"mt": "AddNote", "text": "anonymous"}))["note"]["author"] == ""
+    assert await count(pbx) == (-1, 1)
+    assert len((await nobody.request({"mt": "ListNotes"}))["notes"]) == 1
+    assert await NoteReader.objects.filter(sip="").aexists() is False
+    assert await pbx.receive_nothing()
+    for comm in (pbx, nobody):
+        await comm.disconnect()
+
+
 async def test_notes_work_without_a_pbx(provisioned):
     # No PBX connected: the badges have nowhere to go, and the notes do not mind.
     writer = await open_app("notes")
