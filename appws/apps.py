@@ -13,6 +13,7 @@ class AppwsConfig(AppConfig):
         from appws.layer import capacity
         from appws.models import App
         from appws.pbx.appservices.feature import services_feature
+        from appws.pbx.badges.feature import badges
         from appws.pbx.registry import registry
         from appws.server import features
 
@@ -21,6 +22,8 @@ class AppwsConfig(AppConfig):
         features.register(registry)
         # After the registry: the services a PBX lists are written into its row.
         features.register(services_feature)
+        # Badge counts on App icons, for services with badge_apps (after the row is written).
+        features.register(badges)
 
         post_save.connect(signals.on_app_saved, sender=App, dispatch_uid="appws-app-saved")
         post_delete.connect(signals.on_app_deleted, sender=App, dispatch_uid="appws-app-deleted")

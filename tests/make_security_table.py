@@ -293,6 +293,26 @@ Keep `RATE_LIMIT` as low as your Apps allow, keep replies small (page long lists
 watch the process's memory.
 """
 
+BADGE_CALLS = """\
+## Badge calls
+
+A service with `badge_apps` answers the PBX's presence-subscribe calls
+([pbx.md](pbx.md#badge-counts)). What decides who gets a badge call answered, tested in
+`tests/integration/test_pbx_badges.py` (the table above has the user's-session case):
+
+- Only a PBX session does: a login of kind `pbx` (the App object itself) whose `PbxInfo`
+  lists `PbxSignal`. A user's or a password login's `PbxInfo` is refused, so its
+  `Signaling` reaches the handlers like any message; a PBX without `PbxSignal` gets no
+  `Register`, and its `Signaling` reaches the handlers too.
+- Only a `setup` with a `presence_subscribe` facility, a caller (`cg.sip`) and the App
+  object's own `sip` as the called party gets `conn`; any other is released (`rel`).
+- A PBX session answers at most `MAX_BADGE_CALLS` calls (100,000); one more is released
+  and logged. They are not counted against `MAX_SUBSCRIPTIONS`, which bounds what a
+  client subscribes to.
+- Counts come only from the site's own code (`get_badge`, `appws.badges`); no message a
+  client sends sets one.
+"""
+
 BEFORE_LOGIN = """\
 ## Clients that know no password
 
@@ -393,7 +413,7 @@ def render() -> str:
     parts = [INTRO, "## Bad input → reply / effect\n"]
     for title, cases in sections.items():
         parts.append(f"### {title}\n\n{render_table(cases)}")
-    parts.extend([BEFORE_LOGIN, SECRETS, LOGIN_JOIN, render_throttle(), SLOW_READERS])
+    parts.extend([BEFORE_LOGIN, SECRETS, LOGIN_JOIN, render_throttle(), SLOW_READERS, BADGE_CALLS])
     return "\n".join(parts)
 
 

@@ -28,6 +28,9 @@ NOTES_ADMIN_PATH = "/apps/notes-admin"
 DB_APP = "dbnotes"
 DB_PASSWORD = "db-secret-Pw-1"
 DB_PATH = f"/apps/{DB_APP}"
+#: The App whose icon shows a badge (tests/services.py BadgeNotesService).
+BADGES = ("badges", "badges-secret")
+BADGES_PATH = "/apps/badges"
 
 #: A pattern value: the member must be absent from the reply.
 ABSENT = object()
@@ -185,6 +188,17 @@ def large_login() -> str:
 def many_objects_login() -> str:
     info = {"apps": [{} for _ in range(LOGIN_CONTAINERS)]}  # with the frame and info: 1026
     return json.dumps({"mt": "AppLogin", **login_fields("notes"), "info": info, "digest": "0" * 64})
+
+
+def badge_setup(called: str) -> dict[str, Any]:
+    """A presence-subscribe call from ``alice`` to ``called`` (a badge subscription)."""
+    sig = {
+        "type": "setup",
+        "cg": {"sip": "alice"},
+        "cd": {"sip": called},
+        "fty": [{"type": "presence_subscribe"}],
+    }
+    return {"api": "PbxSignal", "mt": "Signaling", "call": -1, "sig": sig}
 
 
 def check_login(app: str) -> dict[str, Any]:
@@ -598,6 +612,23 @@ CASES: list[Case] = [
         note="only a PBX session follows its PBX's services (`appws.pbx.services()` lists "
         "nothing from it): no login is ever asked for a service a browser named",
         db=True,
+    ),
+    Case(
+        REQUESTS,
+        "Badge call from a user's session",
+        "`PbxInfo` with `PbxSignal`, then a presence-subscribe `setup` (`Signaling`), "
+        "after a login as `alice` to an App with a badge",
+        [
+            Login(*BADGES, sip="alice"),
+            Send(message={"mt": "PbxInfo", "pbx": "fake", "apis": ["PbxSignal"]}),
+            Send(message=badge_setup("badges-obj")),
+        ],
+        [
+            {"mt": "PbxInfoResult", "error": "forbidden"},
+            {"mt": "SignalingResult", "api": "PbxSignal", "error": "unknown-mt"},
+        ],
+        path=BADGES_PATH,
+        note="no `conn`, no count: only the PBX's own App object's session answers badge calls",
     ),
     Case(
         REQUESTS,

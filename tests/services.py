@@ -101,7 +101,14 @@ class DbNotesService(NotesService):
     apps = ("dbnotes",)
 
 
-application = URLRouter(service_urls(NotesService, EchoService, DbNotesService))
+class BadgeNotesService(NotesService):
+    """NotesService whose App shows a badge: its PBX sessions answer badge calls."""
+
+    apps = ("badges",)
+    badge_apps = ("badges",)
+
+
+application = URLRouter(service_urls(NotesService, EchoService, DbNotesService, BadgeNotesService))
 
 
 class DatabaseService(AppWebsocketConsumer):

@@ -28,6 +28,7 @@ APPWS = {
             "check_logins": ["notes", "notes-admin"],
         },
         "pbxapp": {"password": "pwd"},
+        "badges": {"password": "badges-secret"},
     },
     # Tests that need these turn them on; the others run without a database.
     "TRACK_SESSIONS": False,

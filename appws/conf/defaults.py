@@ -70,6 +70,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SRC_LENGTH": 256,
     # Subscriptions (topic, src) one session may hold.
     "MAX_SUBSCRIPTIONS": 100,
+    # Badge calls (presence subscriptions of badge_apps, over PbxSignal) one PBX
+    # session answers at once; one more is released (rel) and logged. They are no
+    # subscriptions: MAX_SUBSCRIPTIONS does not count them.
+    "MAX_BADGE_CALLS": 100_000,
     # Messages per second per session, with bursts up to RATE_BURST; excess is
     # answered with "rate-limited"; refusals are forgiven at half the rate, and
     # more than RATE_BURST outstanding close the socket (4008).

@@ -42,6 +42,7 @@ class AppwsSettings:
     max_depth: int
     max_src_length: int
     max_subscriptions: int
+    max_badge_calls: int
     rate_limit: float
     rate_burst: int
     pbx_rate_limit: float | None

@@ -173,6 +173,7 @@ _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("MAX_DEPTH", True, 1, "the frame itself is depth 1"),
     ("MAX_SRC_LENGTH", True, 1, "characters"),
     ("MAX_SUBSCRIPTIONS", True, 0, "subscriptions per session"),
+    ("MAX_BADGE_CALLS", True, 1, "badge calls per PBX session"),
     ("RATE_LIMIT", False, None, "messages per second"),
     ("RATE_BURST", True, 1, "messages"),
     ("MAX_QUEUED_MESSAGES", True, 1, "messages waiting for their handler"),

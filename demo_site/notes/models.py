@@ -10,6 +10,8 @@ class Note(models.Model):
 
     text = models.CharField(max_length=500)
     author = models.CharField(max_length=255, blank=True)
+    #: Who added it (the session's sip): their own notes do not count on their badge.
+    author_sip = models.CharField(max_length=255, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -43,3 +45,16 @@ class ConnectedPbx(models.Model):
 
     def __str__(self) -> str:
         return self.identity
+
+
+class NoteReader(models.Model):
+    """A user of the notes App (the PBX user's sip) and when they last listed the notes.
+
+    The notes added by others since then are the count on their App icon's badge.
+    """
+
+    sip = models.CharField(max_length=255, unique=True)
+    last_listed = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.sip

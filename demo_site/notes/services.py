@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from appws import AppWebsocketConsumer, AppwsError, mt, notify_on_commit
-from appws.exceptions import PeerRequestError
+from django.utils import timezone
+
+from appws import AppWebsocketConsumer, AppwsError, badges, mt, notify_on_commit
+from appws.exceptions import LayerUnavailable, PeerRequestError
 from appws.protocol import PbxInfo
 
-from .models import ConnectedPbx, Note
+from .badges import new_counts, unread_count
+from .models import ConnectedPbx, Note, NoteReader
+
+logger = logging.getLogger("demo_site.notes")
 
 TOPIC = "notes"
 MAX_TEXT = 500
@@ -19,12 +25,19 @@ class NotesService(AppWebsocketConsumer):
     """Shared notes: everyone lists, adds and watches; notes-admin may also delete."""
 
     apps = ("notes", "notes-admin")
+    #: myApps shows on the notes icon how many notes others added since one last listed them.
+    badge_apps = ("notes",)
 
     @mt("ListNotes")
     def list_notes(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The newest 200 notes, and whether this session may delete."""
         assert self.session is not None
         notes = [note.as_message() for note in Note.objects.all()[:200]]
+        if self.session.sip:  # a PBX user (a password login has none): their badge is 0 now
+            NoteReader.objects.update_or_create(
+                sip=self.session.sip, defaults={"last_listed": timezone.now()}
+            )
+            _show_badges({self.session.sip: 0})
         return {"notes": notes, "canDelete": self.session.has_permission(DELETE)}
 
     @mt("AddNote")
@@ -36,9 +49,11 @@ class NotesService(AppWebsocketConsumer):
             raise AppwsError("bad-request", "AddNote needs a non-empty string 'text'")
         if len(text) > MAX_TEXT:
             raise AppwsError("bad-request", f"a note has at most {MAX_TEXT} characters")
-        note = Note.objects.create(text=text.strip(), author=self.session.dn or self.session.sip)
+        sip = self.session.sip
+        note = Note.objects.create(text=text.strip(), author=self.session.dn or sip, author_sip=sip)
         event = {"mt": "NoteAdded", "note": note.as_message()}
         notify_on_commit(TOPIC, event)
+        _show_badges(new_counts(sip))  # one more for everyone else
         return {"note": note.as_message()}
 
     @mt("DeleteNote", permission=DELETE)
@@ -59,6 +74,12 @@ class NotesService(AppWebsocketConsumer):
         await self.subscribe(TOPIC, msg)
         return {}
 
+    async def get_badge(self, app: str, user: str) -> int:
+        """The first count of ``user``'s badge: notes by others since they last listed them."""
+        if app != "notes":
+            return 0
+        return await unread_count(user)
+
     async def pbx_connected(self, pbx: PbxInfo) -> None:
         """Ask the PBX about its node and this App object; the landing page shows it."""
         assert self.session is not None
@@ -76,6 +97,14 @@ class NotesService(AppWebsocketConsumer):
 
     async def pbx_disconnected(self, pbx: PbxInfo) -> None:
         await ConnectedPbx.objects.filter(identity=str(pbx.identity)).aupdate(connected=False)
+
+
+def _show_badges(counts: dict[str, int]) -> None:
+    # The note is stored either way: a badge that could not be updated is only logged.
+    try:
+        badges.set_many("notes", counts)
+    except (PeerRequestError, LayerUnavailable) as error:
+        logger.warning("notes: badge counts not updated: %s", error)
 
 
 def _without_routing(reply: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,19 @@ async def services_view(request: HttpRequest, app: str) -> JsonResponse:
     return JsonResponse({"services": [s.as_dict() for s in await appws.pbx.aservices(app)]})
 
 
+def badge_view(request: HttpRequest) -> JsonResponse:
+    """Set a badge count from a view, as a site's own views would."""
+    from appws import badges
+    from appws.exceptions import PeerRequestError
+
+    body = json.loads(request.body)
+    try:
+        sent = badges.set(body["app"], body["user"], body["count"])
+    except PeerRequestError as error:
+        return JsonResponse({"error": type(error).__name__, "text": str(error)}, status=502)
+    return JsonResponse({"sent": sent})
+
+
 def digests_view(request: HttpRequest) -> JsonResponse:
     from tests.e2e.digests import counts
 
@@ -68,5 +81,6 @@ urlpatterns = [
     path("test/pbx", pbx_view),
     path("test/service-call", service_call_view),
     path("test/services/<str:app>", services_view),
+    path("test/badge", badge_view),
     path("", include("demo_site.urls")),
 ]

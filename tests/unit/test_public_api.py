@@ -15,7 +15,7 @@ import typing
 
 import pytest
 
-PACKAGES = ["appws", "appws.client", "appws.pbx", "appws.protocol", "appws.testing"]
+PACKAGES = ["appws", "appws.badges", "appws.client", "appws.pbx", "appws.protocol", "appws.testing"]
 
 
 def _is_import_helper(name: str, value: object) -> bool:

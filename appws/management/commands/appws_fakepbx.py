@@ -54,6 +54,12 @@ class Command(BaseCommand):
             help=f"Comma-separated APIs to enable (default: {','.join(ALL_APIS)}).",
         )
         parser.add_argument("--users", metavar="FILE.json", help="Users for PbxTableUsers.")
+        parser.add_argument(
+            "--badges",
+            metavar="USER,USER",
+            default="",
+            help="Users whose badge of the App to subscribe to (PbxSignal) once connected.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         variable = options["password_env"]
@@ -75,6 +81,7 @@ class Command(BaseCommand):
             users=load_users(options["users"]) if options["users"] else (),
             listener=self._frame,
         )
+        self._badge_users = [name for name in options["badges"].split(",") if name]
         try:
             asyncio.run(self._serve(pbx))
         except KeyboardInterrupt:
@@ -89,7 +96,24 @@ class Command(BaseCommand):
         src = frame.message.get("src")
         where = f" src={src!r}" if src is not None else ""
         api = f"{frame.api!r} " if frame.api is not None else ""
-        self.stdout.write(f"{arrow} {api}{frame.mt!r}{where}")
+        self.stdout.write(f"{arrow} {api}{frame.mt!r}{where}{_call(frame.message)}")
+
+    async def _subscribe_badges(self, pbx: FakePbx) -> None:
+        if not self._badge_users:
+            return
+        try:
+            # This connection's Register: a PBX places calls only to a registered service.
+            await pbx.wait_for(
+                lambda frame: frame.connection == pbx.wire.connection,
+                api="PbxSignal",
+                mt="Register",
+            )
+        except TimeoutError:
+            self.stdout.write("The service did not register on PbxSignal: no badge calls placed")
+            return
+        for user in self._badge_users:
+            call = await pbx.subscribe_presence(user)
+            self.stdout.write(f"Subscribed to the badge of {user!r} (call {call.call})")
 
     async def _serve(self, pbx: FakePbx) -> None:
         me = pbx.identity
@@ -109,6 +133,7 @@ class Command(BaseCommand):
             else:
                 delay = FIRST_DELAY
                 self.stdout.write(f"Logged in; PbxInfo sent with APIs {list(me.apis)!r}")
+                await self._subscribe_badges(pbx)
                 await pbx.run()
                 self.stdout.write(
                     f"Connection closed by the {pbx.closed_by} (code {pbx.close_code}, "
@@ -116,3 +141,14 @@ class Command(BaseCommand):
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, LAST_DELAY)
+
+
+def _call(message: dict[str, Any]) -> str:
+    """A call's id, its signal and a badge's note, for ``Signaling`` lines (else "")."""
+    if message.get("mt") != "Signaling" or "call" not in message:
+        return ""
+    found = message.get("sig")
+    sig: dict[str, Any] = found if isinstance(found, dict) else {}
+    notes = [f.get("note") for f in sig.get("fty") or () if isinstance(f, dict) and f.get("note")]
+    text = f" call={message['call']!r} {sig.get('type')!r}"
+    return text + "".join(f" {note!r}" for note in notes)
