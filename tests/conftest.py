@@ -4,6 +4,7 @@ import inspect
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,7 +12,9 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connections
 
-from appws.testing import AppwsCommunicator
+from appws.testing import AppwsCommunicator, PostgresServer
+from tests.databases import postgres_settings, switch_default
+from tests.suite_db import ON_POSTGRES
 
 CI = os.environ.get("CI", "").lower() == "true"
 
@@ -77,3 +80,41 @@ async def connect() -> AsyncIterator[Connect]:
     yield open_one
     for comm in opened:
         await comm.disconnect()
+
+
+def require_postgres() -> PostgresServer:
+    """A PostgreSQL server not started yet; skip (fail under CI=true) when none is installed."""
+    try:
+        return PostgresServer()
+    except FileNotFoundError as error:
+        message = f"PostgreSQL is required: {error}"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session (see :func:`require_postgres`)."""
+    with require_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["postgresql"] if ON_POSTGRES else ["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[str]:
+    """Run a module's tests twice: on SQLite, then with ``default`` on PostgreSQL.
+
+    Use it with ``pytestmark = pytest.mark.usefixtures("database")`` (the tests keep
+    their ``django_db`` marks); it yields the vendor name. With ``APPWS_TEST_DB=postgres``
+    the whole suite is on PostgreSQL already: then they run once, there.
+    """
+    if request.param == "sqlite" or ON_POSTGRES:
+        yield request.param
+        return
+    server = request.getfixturevalue("postgres_server")
+    with django_db_blocker.unblock():
+        config = postgres_settings(server)
+    with switch_default(config):
+        yield "postgresql"
