@@ -13,11 +13,14 @@ class AppwsConfig(AppConfig):
         from appws.layer import capacity
         from appws.models import App
         from appws.pbx.registry import registry
+        from appws.pbx.users.replicator import replicator
         from appws.server import features
 
         capacity.install()
         # Every PBX session records its PBX in the database (appws.pbx finds it there).
         features.register(registry)
+        # Services with replicate_users copy their PBX's user table (appws.pbx.users).
+        features.register(replicator)
 
         post_save.connect(signals.on_app_saved, sender=App, dispatch_uid="appws-app-saved")
         post_delete.connect(signals.on_app_deleted, sender=App, dispatch_uid="appws-app-deleted")
