@@ -12,6 +12,7 @@ APPWS = {
         "topics": {"password": "topics"},
         "pbxtest": {"password": "pbxtest"},
         "pbxpeer": {"password": "pbxpeer"},
+        "pbxusers": {"password": "pbxusers"},
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
 }
