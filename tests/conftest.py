@@ -4,6 +4,7 @@ import inspect
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,7 +12,8 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connections
 
-from appws.testing import AppwsCommunicator
+from appws.testing import AppwsCommunicator, PostgresServer
+from tests.databases import postgres_settings, switch_default
 
 CI = os.environ.get("CI", "").lower() == "true"
 
@@ -77,3 +79,36 @@ async def connect() -> AsyncIterator[Connect]:
     yield open_one
     for comm in opened:
         await comm.disconnect()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session; skipped (failed under CI=true) without one."""
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as error:
+        message = f"PostgreSQL is required: {error}"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[str]:
+    """Run a module's tests twice: on SQLite, then with ``default`` on PostgreSQL.
+
+    Use it with ``pytestmark = pytest.mark.usefixtures("database")`` (the tests keep
+    their ``django_db`` marks); it yields the vendor name.
+    """
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    server = request.getfixturevalue("postgres_server")
+    with django_db_blocker.unblock():
+        config = postgres_settings(server)
+    with switch_default(config):
+        yield "postgresql"

@@ -132,4 +132,19 @@ DEFAULTS: dict[str, Any] = {
     # an address that has none open.
     "LOGIN_FAILURE_LIMIT": 10,
     "LOGIN_FAILURE_WINDOW": 300,
+    # Share of a PBX's replicated users (0 to 1) a sweep after an initial copy may
+    # delete; a sweep that would delete more is held (logged, shown in the admin)
+    # until confirmed there or with manage.py appws_pbx confirm-sweep.
+    "PBX_USERS_SWEEP_LIMIT": 0.5,
+    # Link each replicated PBX user to the Django user whose username is its h323
+    # name, or whose email is one of its emails (docs/pbx.md, "Mapping to Django users").
+    "PBX_USERS_MAP": False,
+    # With PBX_USERS_MAP: create a Django user (username = h323) for a PBX user that
+    # matches none, inactive unless PBX_USERS_MAP_ACTIVE.
+    "PBX_USERS_MAP_CREATE": False,
+    "PBX_USERS_MAP_ACTIVE": False,
+    # With PBX_USERS_MAP: also link to Django users the mapping did not create
+    # (never to staff or superusers unless PBX_USERS_MAP_STAFF as well).
+    "PBX_USERS_MAP_EXISTING": False,
+    "PBX_USERS_MAP_STAFF": False,
 }

@@ -64,6 +64,12 @@ class AppwsSettings:
     require_user_permissions: bool
     login_failure_limit: int
     login_failure_window: float
+    pbx_users_sweep_limit: float
+    pbx_users_map: bool
+    pbx_users_map_create: bool
+    pbx_users_map_active: bool
+    pbx_users_map_existing: bool
+    pbx_users_map_staff: bool
 
     @classmethod
     def from_setting(cls, configured: object) -> AppwsSettings:

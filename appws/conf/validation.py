@@ -77,6 +77,7 @@ def problems(configured: object) -> list[Problem]:
         *_apps(options["APPS"]),
         *_numbers(options),
         *_pbx_rate_limit(options["PBX_RATE_LIMIT"]),
+        *_sweep_limit(options["PBX_USERS_SWEEP_LIMIT"]),
         *_login_frame_limit(options, configured),
         *_app_dirs(options["APP_DIRS"]),
         *_allowed_origins(options["ALLOWED_ORIGINS"]),
@@ -240,6 +241,22 @@ def _pbx_rate_limit(value: object) -> list[Problem]:
             f'APPWS["PBX_RATE_LIMIT"] must be None (no limit) or a positive number '
             f"(messages per second), not {value!r}.",
             hint="The default is None: a PBX's own connection is not rate-limited.",
+        )
+    ]
+
+
+def _sweep_limit(value: object) -> list[Problem]:
+    if _is_number(value) and 0 <= value <= 1:  # type: ignore[operator]
+        return []
+    return [
+        Problem(
+            "appws.E006",
+            f'APPWS["PBX_USERS_SWEEP_LIMIT"] must be a number from 0 to 1 (the share of a '
+            f"PBX's users a sweep may delete), not {value!r}.",
+            hint=(
+                f"The default is {DEFAULTS['PBX_USERS_SWEEP_LIMIT']}: a sweep deleting more "
+                "than half of a PBX's users waits for confirmation; 1 never holds one."
+            ),
         )
     ]
 

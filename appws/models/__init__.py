@@ -1,4 +1,5 @@
-"""Admin-managed Apps, their permissions, and the sessions connected now."""
+"""Admin-managed Apps, their permissions, the sessions and PBXs connected now, and the
+PBX users replicated (in :mod:`appws.models.pbx_users`)."""
 
 from __future__ import annotations
 
@@ -236,3 +237,27 @@ class PbxConnection(models.Model):
     @property
     def identity(self) -> PbxIdentity:
         return PbxIdentity(domain=self.domain, pbx=self.pbx, sip=self.sip)
+
+
+# The replicated PBX users have a module of their own; Django finds models only here.
+from appws.models.pbx_users import (  # noqa: E402
+    PbxCreatedUser,
+    PbxReplica,
+    PbxUser,
+    PbxUserEmail,
+    PbxUserGroup,
+)
+
+__all__ = [
+    "App",
+    "LiveSession",
+    "PbxConnection",
+    "PbxCreatedUser",
+    "PbxReplica",
+    "PbxUser",
+    "PbxUserEmail",
+    "PbxUserGroup",
+    "ServerProcess",
+    "app_name_list",
+    "app_name_validator",
+]
