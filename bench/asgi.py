@@ -1,7 +1,8 @@
 """The ASGI application of bench servers (daphne and uvicorn).
 
 - ``/apps/bench``: appws (:class:`bench.services.BenchService`), App ``bench``
-- ``/apps/benchusers``: appws replicating its PBX's users (:class:`bench.services.BenchUsersService`)
+- ``/apps/benchusers``: appws replicating its PBX's users
+  (:class:`bench.services.BenchUsersService`), App ``benchusers``
 - ``/bare``: a bare Channels ``AsyncJsonWebsocketConsumer`` doing the same JSON work
 - ``/bare-nocleanup``: the same, without Channels' per-event database clean-up
 """

@@ -34,9 +34,9 @@ from bench.client import Target
 from bench.constants import ROOT
 from bench.servers import (
     APPWS_PATH,
-    USERS_PATH,
     BARE_NOCLEANUP_PATH,
     BARE_PATH,
+    USERS_PATH,
     Daphne,
     RawWebsockets,
     Server,

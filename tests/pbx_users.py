@@ -89,7 +89,7 @@ class FakeStore:
     def note_skipped(self, key: ReplicaKey, count: int) -> None:
         self._note("note_skipped", count)
 
-    def set_running(self, key: ReplicaKey, running: bool) -> None:
+    def set_running(self, key: ReplicaKey, running: bool, app: str | None = None) -> None:
         self._note("set_running", key, running)
 
 

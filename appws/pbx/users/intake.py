@@ -16,7 +16,7 @@ from appws.pbx.users.rows import BadRow, UserRow, clean_row, guid_of
 
 __all__ = ["RowIntake"]
 
-logger = logging.getLogger("appws.pbx")
+logger = logging.getLogger("appws.pbx.users")
 
 #: A guid shown in a log line: a short token (a real one is 32 hex digits); others are not shown.
 _PRINTABLE_GUID = re.compile(r"[0-9A-Za-z-]{1,64}")

@@ -27,7 +27,7 @@ from appws.server.features import PeerSession
 
 __all__ = ["API", "PSEUDO", "Limits", "Replication", "Store"]
 
-logger = logging.getLogger("appws.pbx")
+logger = logging.getLogger("appws.pbx.users")
 
 API = "PbxTableUsers"
 #: The object kinds asked for: plain users, and executives (users with an assistant),
@@ -52,7 +52,7 @@ class Store(Protocol):
 
     def note_skipped(self, key: ReplicaKey, count: int) -> None: ...
 
-    def set_running(self, key: ReplicaKey, running: bool) -> None: ...
+    def set_running(self, key: ReplicaKey, running: bool, app: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Replication:
         live = LiveQueue()
         listener = self.conn.listen_peer(API, LIVE_MTS, live.push)
         try:
-            await self._calls.run(self.store.set_running, self.key, True)
+            await self._calls.run(self.store.set_running, self.key, True, self.app)
             if await self._copy():
                 await self._follow(live)
         except SessionEnded:
@@ -101,7 +101,7 @@ class Replication:
         finally:
             listener.close()
             await self._calls.settle()
-            await self._calls.run(self.store.set_running, self.key, False)
+            await self._calls.run(self.store.set_running, self.key, False, self.app)
 
     async def _copy(self) -> bool:
         """The initial copy; whether it completed (and was finished)."""

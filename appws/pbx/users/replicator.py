@@ -23,7 +23,7 @@ from appws.server.features import FeatureBase, PeerSession
 
 __all__ = ["BATCH_ROWS", "MAX_ROW_BYTES", "UserReplicator", "columns_of", "replicator"]
 
-logger = logging.getLogger("appws.pbx")
+logger = logging.getLogger("appws.pbx.users")
 
 #: Rows written per transaction (a batch of the initial copy; live changes waiting together).
 BATCH_ROWS = 500
