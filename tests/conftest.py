@@ -14,6 +14,7 @@ from django.db import connections
 
 from appws.testing import AppwsCommunicator, PostgresServer
 from tests.databases import postgres_settings, switch_default
+from tests.suite_db import ON_POSTGRES
 
 CI = os.environ.get("CI", "").lower() == "true"
 
@@ -81,31 +82,36 @@ async def connect() -> AsyncIterator[Connect]:
         await comm.disconnect()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for the session; skipped (failed under CI=true) without one."""
+def require_postgres() -> PostgresServer:
+    """A PostgreSQL server not started yet; skip (fail under CI=true) when none is installed."""
     try:
-        server = PostgresServer()
+        return PostgresServer()
     except FileNotFoundError as error:
         message = f"PostgreSQL is required: {error}"
         if CI:
             pytest.fail(message)
         pytest.skip(message)
-    with server:
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session (see :func:`require_postgres`)."""
+    with require_postgres() as server:
         yield server
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["postgresql"] if ON_POSTGRES else ["sqlite", "postgresql"])
 def database(
     request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any
 ) -> Iterator[str]:
     """Run a module's tests twice: on SQLite, then with ``default`` on PostgreSQL.
 
     Use it with ``pytestmark = pytest.mark.usefixtures("database")`` (the tests keep
-    their ``django_db`` marks); it yields the vendor name.
+    their ``django_db`` marks); it yields the vendor name. With ``APPWS_TEST_DB=postgres``
+    the whole suite is on PostgreSQL already: then they run once, there.
     """
-    if request.param == "sqlite":
-        yield "sqlite"
+    if request.param == "sqlite" or ON_POSTGRES:
+        yield request.param
         return
     server = request.getfixturevalue("postgres_server")
     with django_db_blocker.unblock():

@@ -99,6 +99,15 @@ SECRETS = """\
   never): keep `DEBUG` off in production, as Django's deployment checklist says.
 - **Login checks.** Challenges are 16 digits from `secrets`, one per `AppChallenge`,
   consumed by the first `AppLogin`; digests are compared in constant time.
+- **The PBX users' passwords.** A replicated user row's `pwd` is removed at every
+  nesting level (devices, emails, any object) before the row is kept, compared or
+  shown: `tests/integration/test_pbx_users_store.py` replicates rows with `pwd` at three
+  levels and reads every column of every table of the database, on SQLite and on
+  PostgreSQL, for the secrets and for a `pwd` key.
+- **PBX users and Django accounts.** The optional mapping ([pbx.md](pbx.md), "Mapping to
+  Django users") never links a PBX user to a staff member or superuser, nor to an
+  account it did not create, unless settings say so; it never deletes an account, and
+  deactivates only accounts it created (`tests/integration/test_pbx_users_mapping.py`).
 """
 
 LOGIN_JOIN = """\

@@ -4,6 +4,7 @@ import os
 import tempfile
 
 from demo_site.settings import *  # noqa: F403
+from tests.suite_db import ON_POSTGRES, postgres_database
 
 # A file, not ":memory:": in-memory SQLite connections are never closed, which
 # breaks Channels' closing of old connections between tests.
@@ -16,6 +17,9 @@ DATABASES = {
         },
     }
 }
+
+if ON_POSTGRES:  # APPWS_TEST_DB=postgres (docs/testing.md)
+    DATABASES = {"default": postgres_database()}
 
 APPWS = {
     "APPS": {

@@ -1,8 +1,10 @@
-"""List the connected PBXs, or call an API of one and print its reply.
+"""List the connected PBXs, or call an API of one and print its reply; list the
+replicated PBX users (``users``) and confirm a held sweep (``confirm-sweep``).
 
 Exit codes, as the ``appws`` command's: 0 success, 2 bad usage (also: more than one
-PBX could take the call), 4 the PBX answered with an error (or does not enable the
-API), 5 no PBX reached (none connected, unreachable, busy, timeout, layer down).
+PBX could take the call, no such PBX replicated, no sweep held), 4 the PBX answered
+with an error (or does not enable the API), 5 no PBX reached (none connected,
+unreachable, busy, timeout, layer down).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from appws.cli import EXIT_CONNECTION, EXIT_REMOTE_ERROR, EXIT_USAGE
 from appws.exceptions import ApiNotEnabled, LayerUnavailable, PeerError, PeerRequestError
+from appws.management import pbx_users
 from appws.pbx import AmbiguousPbx, connected_pbxs, request
 from appws.pbx.connected import ConnectedPbx
 
@@ -23,7 +26,8 @@ class Command(BaseCommand):
     help = (
         "List the connected PBXs (default), or `call APP JSON` to send a request to the "
         "PBX connected to App APP and print its reply. Exit codes: 0 ok, 2 bad usage or "
-        "ambiguous PBX, 4 the PBX's error, 5 no PBX reached."
+        "ambiguous PBX, 4 the PBX's error, 5 no PBX reached. `users [--pbx NAME] [--json]` "
+        "lists the replicated PBX users; `confirm-sweep --pbx NAME` does a held sweep."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -45,10 +49,16 @@ class Command(BaseCommand):
             "--pbx", help="which PBX, when several are connected: its name or identity as listed"
         )
         call.add_argument("--timeout", type=float, help="seconds to wait for the reply")
+        pbx_users.add_parsers(actions)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options.get("action") == "call":
+        action = options.get("action")
+        if action == "call":
             self._call(options)
+        elif action == "users":
+            pbx_users.list_users(self.stdout, options.get("pbx"), as_json=options["json"])
+        elif action == "confirm-sweep":
+            pbx_users.confirm(self.stdout, options["pbx"])
         else:
             self._list(connected_pbxs(options["app"]), as_json=options["json"])
 
