@@ -23,6 +23,11 @@ def count_rows(pbx: str) -> int:
     return PbxUser.objects.filter(replica__domain=DOMAIN, replica__pbx=pbx).count()
 
 
+def still_running(pbx: str) -> bool:
+    """Whether a session of the server still replicates ``pbx``."""
+    return PbxReplica.objects.filter(domain=DOMAIN, pbx=pbx, running=True).exists()
+
+
 def insert_plain(pbx: str, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (decoded columns) as users of ``pbx``, with emails and groups."""
     with transaction.atomic():

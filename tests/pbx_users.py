@@ -120,3 +120,43 @@ async def serve_copy(pbx: Pbx, rows: Sequence[dict[str, Any]]) -> dict[str, Any]
         assert request["mt"] == "ReplicateNext", request
         await pbx.answer(request, **({} if row is None else {"columns": row}))
     return start
+
+
+class RecordingStore(FakeStore):
+    """The real store (``appws.pbx.users.store``), each call recorded after it returned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from appws.pbx.users import store
+
+        self.real = store
+
+    def begin_copy(self, key: ReplicaKey, app: str) -> int:
+        generation = self.real.begin_copy(key, app)
+        self._note("begin_copy", key, app, generation)
+        return generation
+
+    def write_copy_rows(self, key: ReplicaKey, generation: int, rows: Sequence[UserRow]) -> None:
+        self.real.write_copy_rows(key, generation, rows)
+        self._note("write_copy_rows", generation, [row.h323 for row in rows])
+
+    def finish_copy(self, key: ReplicaKey, generation: int) -> SweepOutcome:
+        outcome = self.real.finish_copy(key, generation)
+        self._note("finish_copy", generation)
+        return outcome
+
+    def apply_rows(self, key: ReplicaKey, rows: Sequence[UserRow]) -> None:
+        self.real.apply_rows(key, rows)
+        self._note("apply_rows", [(row.h323, row.cn) for row in rows])
+
+    def delete_rows(self, key: ReplicaKey, guids: Sequence[str]) -> None:
+        self.real.delete_rows(key, guids)
+        self._note("delete_rows", list(guids))
+
+    def note_skipped(self, key: ReplicaKey, count: int) -> None:
+        self.real.note_skipped(key, count)
+        self._note("note_skipped", count)
+
+    def set_running(self, key: ReplicaKey, running: bool, app: str | None = None) -> None:
+        self.real.set_running(key, running, app)
+        self._note("set_running", key, running)
