@@ -201,7 +201,7 @@ def _clear_held(replica: PbxReplica) -> None:
 
 
 def _write(replica: PbxReplica, rows: Sequence[UserRow], mark: int) -> None:
-    written = upsert(replica, rows, mark)
+    written = upsert(replica, rows, mark, unlinked=get_settings().pbx_users_map)
     mapping.link(written.added + written.updated + written.unlinked)
     _changed(replica, written.added, written.updated, [])
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Q
 from django.utils import timezone
 
 from appws.models import PbxReplica, PbxUser, PbxUserEmail, PbxUserGroup
@@ -44,8 +43,13 @@ def digest(row: UserRow) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def upsert(replica: PbxReplica, rows: Sequence[UserRow], mark: int) -> Written:
-    """Write ``rows`` (the last of a guid sent twice wins), marking each at least ``mark``."""
+def upsert(
+    replica: PbxReplica, rows: Sequence[UserRow], mark: int, *, unlinked: bool = False
+) -> Written:
+    """Write ``rows`` (the last of a guid sent twice wins), marking each at least ``mark``.
+
+    ``unlinked``: also return the unchanged rows linked to no Django user (to map them).
+    """
     latest = {row.guid: row for row in rows}
     existing = {
         guid: (generation, fingerprint, user_id)
@@ -62,13 +66,16 @@ def upsert(replica: PbxReplica, rows: Sequence[UserRow], mark: int) -> Written:
         if old is not None and old[1] == fingerprint:
             unchanged.append(guid)
             continue
-        changed.append(_user(replica, row, fingerprint, max(mark, old[0] if old else 0), now))
+        built = _user(replica, row, fingerprint, max(mark, old[0] if old else 0), now)
+        # The upsert leaves the link alone: the object says what the table holds.
+        built.user_id = old[2] if old else None
+        changed.append(built)
     if unchanged:
         PbxUser.objects.filter(replica=replica, guid__in=unchanged, generation__lt=mark).update(
             generation=mark
         )
     written = Written()
-    if unchanged:
+    if unchanged and unlinked:
         written.unlinked = list(
             PbxUser.objects.filter(replica=replica, guid__in=unchanged, user=None)
         )
@@ -82,8 +89,10 @@ def upsert(replica: PbxReplica, rows: Sequence[UserRow], mark: int) -> Written:
         unique_fields=["replica", "guid"],
         update_fields=UPDATED_FIELDS,
     )
-    users = list(PbxUser.objects.filter(replica=replica, guid__in=[u.guid for u in changed]))
-    _replace_memberships(users, latest)
+    users = changed
+    if any(user.pk is None for user in changed):  # a database that returns no ids here
+        users = list(PbxUser.objects.filter(replica=replica, guid__in=[u.guid for u in changed]))
+    _replace_memberships(users, latest, [user.pk for user in users if user.guid in existing])
     for user in users:
         (written.updated if user.guid in existing else written.added).append(user)
     return written
@@ -111,10 +120,11 @@ def _user(
     )
 
 
-def _replace_memberships(users: list[PbxUser], rows: dict[str, UserRow]) -> None:
-    ids = [user.pk for user in users]
-    PbxUserEmail.objects.filter(Q(user_id__in=ids)).delete()
-    PbxUserGroup.objects.filter(Q(user_id__in=ids)).delete()
+def _replace_memberships(users: list[PbxUser], rows: dict[str, UserRow], known: list[int]) -> None:
+    """The emails and groups of ``users``; ``known``: those that may have some already."""
+    if known:
+        PbxUserEmail.objects.filter(user_id__in=known).delete()
+        PbxUserGroup.objects.filter(user_id__in=known).delete()
     PbxUserEmail.objects.bulk_create(
         PbxUserEmail(user=user, email=email) for user in users for email in rows[user.guid].emails
     )
