@@ -13,9 +13,9 @@ swept) and leaves the session alone; the next connection of the PBX starts afres
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from appws.exceptions import PeerError, PeerTimeout, SessionEnded
 from appws.pbx.users.intake import RowIntake
@@ -161,7 +161,7 @@ class Replication:
         await writer.put(batch, self._intake.take_skipped())
         return skipped
 
-    def _writer_call(self, generation: int) -> Any:
+    def _writer_call(self, generation: int) -> Callable[[list[UserRow], int], None]:
         store, key = self.store, self.key
 
         def write(rows: list[UserRow], skipped: int) -> None:
