@@ -152,3 +152,8 @@ class ReplicatingService(AppWebsocketConsumer):
     @mt("Ping")
     async def ping(self, msg: dict[str, Any]) -> dict[str, Any]:
         return {}
+
+    @mt("ReplicateAdd", api="PbxTableUsers")
+    async def added(self, msg: dict[str, Any]) -> None:
+        """Never called while appws replicates: its listener takes the live changes."""
+        await self.send_peer({"mt": "HandlerSawAdd"}, api="PbxApi")

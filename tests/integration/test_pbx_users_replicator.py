@@ -152,6 +152,17 @@ async def test_live_changes_during_the_copy_are_applied_after_it_in_order(store,
     await pbx.close()
 
 
+async def test_the_services_own_handlers_do_not_see_the_live_changes(store):
+    pbx = await replicating_pbx()
+    start = await serve_copy(pbx, [])
+    await store.wait_for("finish_copy")
+    await live(pbx, "ReplicateAdd", new_user("carol"), start["src"])
+    await store.wait_for("apply_rows")
+    # Handlers run in arrival order: had the handler run, its message would come first.
+    assert (await pbx.comm.request({"mt": "Ping"}))["mt"] == "PingResult"
+    await pbx.close()
+
+
 async def test_bad_rows_are_skipped_counted_and_logged_without_their_content(store, caplog):
     caplog.set_level(logging.WARNING, logger="appws")
     bad = [row_without_guid(), row_of_wrong_types(), oversized_row(5000)]
