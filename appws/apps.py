@@ -15,6 +15,7 @@ class AppwsConfig(AppConfig):
         from appws.pbx.appservices.feature import services_feature
         from appws.pbx.badges.feature import badges
         from appws.pbx.registry import registry
+        from appws.pbx.users.replicator import replicator
         from appws.server import features
 
         capacity.install()
@@ -24,6 +25,8 @@ class AppwsConfig(AppConfig):
         features.register(services_feature)
         # Badge counts on App icons, for services with badge_apps (after the row is written).
         features.register(badges)
+        # Services with replicate_users copy their PBX's user table (appws.pbx.users).
+        features.register(replicator)
 
         post_save.connect(signals.on_app_saved, sender=App, dispatch_uid="appws-app-saved")
         post_delete.connect(signals.on_app_deleted, sender=App, dispatch_uid="appws-app-deleted")

@@ -1,6 +1,8 @@
 """The ASGI application of bench servers (daphne and uvicorn).
 
 - ``/apps/bench``: appws (:class:`bench.services.BenchService`), App ``bench``
+- ``/apps/benchusers``: appws replicating its PBX's users
+  (:class:`bench.services.BenchUsersService`), App ``benchusers``
 - ``/bare``: a bare Channels ``AsyncJsonWebsocketConsumer`` doing the same JSON work
 - ``/bare-nocleanup``: the same, without Channels' per-event database clean-up
 """
@@ -16,14 +18,19 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from appws.server.routing import service_urls  # noqa: E402
-from bench.services import BareEcho, BareEchoNoCleanup, BenchService  # noqa: E402
+from bench.services import (  # noqa: E402
+    BareEcho,
+    BareEchoNoCleanup,
+    BenchService,
+    BenchUsersService,
+)
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": URLRouter(
             [
-                *service_urls(BenchService),
+                *service_urls(BenchService, BenchUsersService),
                 path("bare", BareEcho.as_asgi()),
                 path("bare-nocleanup", BareEchoNoCleanup.as_asgi()),
             ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import resource
 import statistics
@@ -30,10 +31,12 @@ from typing import Any
 
 from bench import attack, client, pbx
 from bench.client import Target
+from bench.constants import ROOT
 from bench.servers import (
     APPWS_PATH,
     BARE_NOCLEANUP_PATH,
     BARE_PATH,
+    USERS_PATH,
     Daphne,
     RawWebsockets,
     Server,
@@ -82,6 +85,7 @@ class Config:
     attackers: int = 4
     attack_round_trips: int = 2000
     pbx_round_trips: int = 1000
+    replication_users: int = 10_000
 
     @classmethod
     def preset(cls, mode: str) -> Config:
@@ -103,6 +107,7 @@ class Config:
                 settle=0.5,
                 attack_round_trips=300,
                 pbx_round_trips=200,
+                replication_users=2000,
             )
         if mode == "smoke":
             return cls(
@@ -125,6 +130,7 @@ class Config:
                 attackers=2,
                 attack_round_trips=30,
                 pbx_round_trips=20,
+                replication_users=200,
             )
         return cls()
 
@@ -144,6 +150,8 @@ TARGETS = {
         # Issue 17: reported, not yet asserted.
         "pbx_consumer_per_echo": 1.5,
         "pbx_remote_per_consumer_p99": 3,
+        # Issue 15: the initial copy through appws / a plain script's bulk insert, rows/s.
+        "replication_per_plain": 0.5,
     }
 }
 
@@ -369,6 +377,36 @@ def run_pbx(config: Config, db: Path) -> dict[str, Any]:
     }
 
 
+def run_replication(config: Config, db: Path) -> dict[str, Any]:
+    """Workload 10: a FakePbx's users copied into SQLite by appws, against a plain script."""
+    count = config.replication_users
+    _log(f"replication: initial copy of {count} users, through appws and by a plain script")
+    server = Daphne(bench_env(db))
+    with _started(server):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.replication",
+                "--url",
+                server.url(USERS_PATH),
+                "--users",
+                str(count),
+                "--repeats",
+                str(config.repeats),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **bench_env(db)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the replication workload failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 # -- verdicts, table, files ------------------------------------------------
 
 
@@ -435,6 +473,14 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio,
         f"<= {goal_ratio}",
         None if ratio is None else ratio <= goal_ratio,
+    )
+    ratio = results["replication"]["ratio"]
+    goal_ratio = goal["replication_per_plain"]
+    add(
+        "replication rows/s: appws / plain script",
+        ratio,
+        f">= {goal_ratio}",
+        ratio >= goal_ratio,
     )
     return out
 
@@ -530,6 +576,15 @@ def table(results: dict[str, Any]) -> str:
             f"| {row['attack_max_ms']:.1f} | {row['p99_ratio']:.2f} |"
         )
     lines += ["", *_pbx_table(results["pbx"])]
+    replication = results["replication"]
+    lines += [
+        "",
+        f"| initial copy of {replication['users']:,} users into SQLite | rows/s | ratio |",
+        "|---|---:|---:|",
+        f"| appws@daphne (FakePbx, replicate_users) | {_fmt(replication['appws@daphne']['rate'])} "
+        f"| {replication['ratio']:.2f} ÷ plain |",
+        f"| plain script (json + bulk_create) | {_fmt(replication['plain script']['rate'])} | |",
+    ]
     lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
     for verdict in results["verdicts"]:
         met = {True: "yes", False: "**no**", None: "not run"}[verdict["met"]]
@@ -618,7 +673,6 @@ def machine() -> dict[str, Any]:
         ).stdout
         if changed.strip():
             commit += " + uncommitted appws changes"
-    import os
 
     return {
         "cpu": cpu,
@@ -658,6 +712,7 @@ def run_all(
         results["churn"] = run_churn(config, db)
         results["attack"] = run_attack(config, db)
         results["pbx"] = run_pbx(config, db)
+        results["replication"] = run_replication(config, db)
     results["duration_s"] = round(time.time() - started, 1)
     results["verdicts"] = verdicts(results)
     if out_dir is not None:

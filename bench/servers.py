@@ -14,6 +14,7 @@ from appws.testing import DaphneProcess, RedisServer, free_port, terminate, wait
 from bench.constants import ROOT
 
 APPWS_PATH = "/apps/bench"
+USERS_PATH = "/apps/benchusers"
 BARE_PATH = "/bare"
 BARE_NOCLEANUP_PATH = "/bare-nocleanup"
 

@@ -27,7 +27,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from appws import AppWebsocketConsumer, anotify, mt, pbx
-from bench.constants import BENCH_APP
+from bench.constants import BENCH_APP, BENCH_USERS_APP
 from bench.stats import process_stats
 
 ENVELOPE = ("mt", "api", "src")
@@ -67,6 +67,13 @@ class BenchService(AppWebsocketConsumer):
         start = time.perf_counter()
         reply = await pbx.arequest(BENCH_APP, {"mt": "GetNodeInfo"}, api="PbxApi")
         return {"name": reply.get("name"), "ms": (time.perf_counter() - start) * 1000}
+
+
+class BenchUsersService(AppWebsocketConsumer):
+    """appws: replicates its PBX's users into the database (workload 10), nothing else."""
+
+    apps = (BENCH_USERS_APP,)
+    replicate_users = True
 
 
 def _group(topic: str) -> str:

@@ -12,7 +12,7 @@ Environment:
 
 import os
 
-from bench.constants import BENCH_APP, BENCH_PASSWORD
+from bench.constants import BENCH_APP, BENCH_PASSWORD, BENCH_USERS_APP
 from demo_site.settings import *  # noqa: F403
 from demo_site.settings import APPWS, DATABASES
 
@@ -26,7 +26,11 @@ DATABASES = {
 }
 APPWS = {
     **APPWS,
-    "APPS": {**APPWS["APPS"], BENCH_APP: {"password": BENCH_PASSWORD}},
+    "APPS": {
+        **APPWS["APPS"],
+        BENCH_APP: {"password": BENCH_PASSWORD},
+        BENCH_USERS_APP: {"password": BENCH_PASSWORD},
+    },
     "TRACK_SESSIONS": TRACK,
     "MAP_USERS": TRACK,
     # The per-session rate limit (50 messages/s by default) would cap every echo

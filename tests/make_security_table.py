@@ -113,6 +113,12 @@ SECRETS = """\
   shown: `tests/integration/test_pbx_users_store.py` replicates rows with `pwd` at three
   levels and reads every column of every table of the database, on SQLite and on
   PostgreSQL, for the secrets and for a `pwd` key.
+- **Rows a PBX sends.** A replicated row without a `guid`, with a column of the wrong
+  type or larger than 64 KiB is skipped and logged with its `guid` and the reason, never
+  its content, and the replication goes on (`tests/integration/test_pbx_users_replicator.py`
+  looks for the rows' passwords in the log). End to end, `tests/e2e/test_pbx_users.py`
+  finds no `pwd` in any table, in daphne's log or on an admin page, on SQLite and on
+  PostgreSQL.
 - **PBX users and Django accounts.** The optional mapping ([pbx.md](pbx.md), "Mapping to
   Django users") never links a PBX user to a staff member or superuser, nor to an
   account it did not create, unless settings say so; it never deletes an account, and

@@ -142,3 +142,25 @@ class DatabaseService(AppWebsocketConsumer):
             token=Value(UUID(msg["token"]), output_field=UUIDField()),
         ).values("text", "created", "price", "token")
         return {"notes": list(rows), "label": gettext_lazy("Notes")}
+
+
+class ReplicatingService(AppWebsocketConsumer):
+    """Replicates its PBX's users (the default columns); ``Ping`` shows the session is alive."""
+
+    apps = ("pbxapp",)
+    replicate_users = True
+    #: Send ``Connected`` (api PbxApi) from the pbx_connected hook, which runs after the features.
+    announce = False
+
+    async def pbx_connected(self, pbx: Any) -> None:
+        if self.announce:
+            await self.send_peer({"mt": "Connected"}, api="PbxApi")
+
+    @mt("Ping")
+    async def ping(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    @mt("ReplicateAdd", api="PbxTableUsers")
+    async def added(self, msg: dict[str, Any]) -> None:
+        """Never called while appws replicates: its listener takes the live changes."""
+        await self.send_peer({"mt": "HandlerSawAdd"}, api="PbxApi")

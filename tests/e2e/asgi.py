@@ -13,7 +13,7 @@ from appws.server.routing import service_urls  # noqa: E402
 from demo_site.notes.services import NotesService  # noqa: E402
 from demo_site.services import EchoService  # noqa: E402
 from tests.e2e import digests  # noqa: E402
-from tests.e2e.pbx_service import PbxTestService  # noqa: E402
+from tests.e2e.pbx_service import PbxTestService, PbxUsersService  # noqa: E402
 
 digests.install()
 
@@ -114,6 +114,7 @@ application = ProtocolTypeRouter(
                 PbxPeerService,
                 ServiceUser,
                 OtherService,
+                PbxUsersService,
             )
         ),
     }

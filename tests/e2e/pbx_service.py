@@ -121,3 +121,10 @@ class PbxTestService(AppWebsocketConsumer):
             "sip": self.session.sip,
             "domain": self.session.domain,
         }
+
+
+class PbxUsersService(AppWebsocketConsumer):
+    """Replicates its PBX's users into the database (appws.pbx.users), nothing else."""
+
+    apps = ("pbxusers",)
+    replicate_users = True

@@ -1,5 +1,6 @@
 """The demo's settings, plus what the multi-process tests set from the environment."""
 
+import json
 import os
 
 from demo_site.settings import *  # noqa: F403
@@ -15,6 +16,7 @@ APPWS = {
         # tests/e2e/test_pbx_services.py: one service logs in to the other through the PBX.
         "svcuser": {"password": "svcuser"},
         "svcother": {"password": "svcother"},
+        "pbxusers": {"password": "pbxusers"},
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
 }
@@ -23,6 +25,9 @@ if os.environ.get("APPWS_NOTES_PASSWORD"):  # the demo's notes App without demo_
 if os.environ.get("APPWS_LOGIN_FAILURE_LIMIT"):
     APPWS["LOGIN_FAILURE_LIMIT"] = int(os.environ["APPWS_LOGIN_FAILURE_LIMIT"])
 ROOT_URLCONF = "tests.e2e.urls"
+
+if os.environ.get("APPWS_E2E_DATABASE"):  # a DATABASES entry as JSON (PostgreSQL)
+    DATABASES = {"default": json.loads(os.environ["APPWS_E2E_DATABASE"])}
 
 if os.environ.get("APPWS_CACHE_URL"):  # one cache shared by the processes
     CACHES = {

@@ -61,10 +61,17 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
         assert pbx["remote_p99_ms"] > 0 and pbx["remote_p99_ratio"] > 0
     else:
         assert "remote_p99_ms" not in pbx and results["pbx"]["remote_skipped"]
+    replication = results["replication"]
+    assert replication["users"] == config.replication_users
+    for name in ("appws@daphne", "plain script"):
+        assert replication[name]["rate"] > 0, name
+        assert len(replication[name]["runs"]) == config.repeats
+    assert replication["ratio"] > 0
     assert {verdict["target"] for verdict in results["verdicts"]} >= {
         "fan-out p99 in memory (ms)",
         "echo_pingpong: appws / channels on daphne",
         "victim p99 under attack / idle p99",
         "PBX request from the consumer / Echo, p50",
+        "replication rows/s: appws / plain script",
     }
     assert "| appws@daphne |" in table(results)

@@ -105,3 +105,61 @@ async def test_presence_calls_need_a_registration() -> None:
     pbx = FakePbx("ws://h/apps/a", password="p")
     with pytest.raises(RuntimeError, match="Register"):
         await pbx.subscribe_presence("alice")
+
+
+def _users_wire() -> tuple[Wire, list[dict[str, object]]]:
+    import json
+
+    wire = Wire(FrameLog())
+    sent: list[dict[str, object]] = []
+
+    async def record(text: str) -> None:
+        sent.append(json.loads(text))
+
+    wire.send_text = record  # type: ignore[method-assign]
+    return wire, sent
+
+
+async def test_replicate_next_before_replicate_start_is_an_error() -> None:
+    from appws.testing.fakepbx.users import UsersTable
+
+    wire, sent = _users_wire()
+    table = UsersTable()
+    await table.serve(wire, {"api": "PbxTableUsers", "mt": "ReplicateNext", "src": "1"})
+    assert sent[-1]["mt"] == "ReplicateNextResult" and sent[-1]["error"] == "no-replication"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        {},
+        {"columns": ["guid"]},
+        {"columns": {"guid": True}},
+        {"columns": {"guid": {}}, "pseudo": ""},
+        {"columns": {"guid": {}}, "add": "no"},
+    ],
+)
+async def test_a_malformed_replicate_start_is_refused(start: dict[str, object]) -> None:
+    from appws.testing.fakepbx.users import UsersTable
+
+    wire, sent = _users_wire()
+    table = UsersTable()
+    await table.serve(wire, {"api": "PbxTableUsers", "mt": "ReplicateStart", "src": "1", **start})
+    assert sent[-1]["error"] == "bad-request" and table.replications == []
+
+
+async def test_the_copy_serves_only_the_object_kinds_asked_for() -> None:
+    from appws.testing.fakepbx.users import UsersTable
+
+    table = UsersTable()
+    table.load(
+        [new_user("alice"), new_user("boss", pseudo="executive"), new_user("q", pseudo="waiting")]
+    )
+    for pseudo, expected in (([""], ["alice"]), (["", "executive"], ["alice", "boss"])):
+        wire, sent = _users_wire()
+        start = {"api": "PbxTableUsers", "mt": "ReplicateStart", "columns": {"guid": {}}}
+        await table.serve(wire, {**start, "pseudo": pseudo, "src": "s"})
+        for n in range(len(expected) + 1):
+            await table.serve(wire, {"api": "PbxTableUsers", "mt": "ReplicateNext", "src": n})
+        rows = [m["columns"] for m in sent if m["mt"] == "ReplicateNextResult" and "columns" in m]
+        assert [row["h323"] for row in rows] == expected  # type: ignore[index]

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from appws.testing.fakepbx.admin import AdminApi, NodeApi
 from appws.testing.fakepbx.frames import Frame, FrameLog, Recorder
@@ -162,7 +163,10 @@ class FakePbx(Recorder):
             async for data in socket:
                 text = data if isinstance(data, str) else f"<binary frame of {len(data)} bytes>"
                 frame = self.log.add(self.wire.connection, "received", text)
-                await self._serve(frame)
+                # Once the connection is closing (drop(), or the service closed it), a PBX
+                # answers nothing more: frames that were on their way are only recorded.
+                if socket.state is State.OPEN:
+                    await self._serve(frame)
         except ConnectionClosed:
             pass
         finally:

@@ -74,7 +74,14 @@ class UsersTable:
     async def serve(self, wire: Wire, msg: dict[str, Any]) -> bool:
         mt = msg.get("mt")
         if mt == "ReplicateStart":
-            rows = [dict(row) for row in self.rows.values()] + [dict(r) for r in self.raw_rows]
+            problem = _start_problem(msg)
+            if problem is not None:
+                await wire.reply(msg, {"error": "bad-request", "errorText": problem})
+                return True
+            # Only the object kinds asked for (a row without "pseudo" is a plain user).
+            kinds = set(msg.get("pseudo", [""]))
+            rows = [dict(row) for row in self.rows.values() if row.get("pseudo", "") in kinds]
+            rows += [dict(r) for r in self.raw_rows]
             self.replications.append(_Replication(msg.get("src"), rows))
             await wire.reply(msg, {"columns": {name: {} for name in COLUMNS}})
             return True
@@ -112,3 +119,17 @@ class UsersTable:
             if src is not None:
                 message["src"] = src
             await wire.send(message)
+
+
+def _start_problem(msg: Mapping[str, Any]) -> str | None:
+    """Why a real PBX would refuse this ``ReplicateStart``; None when it is fine."""
+    columns = msg.get("columns")
+    if not isinstance(columns, dict) or not all(isinstance(v, dict) for v in columns.values()):
+        return 'columns must be an object of column name: {} (or {"update": true})'
+    pseudo = msg.get("pseudo", [""])
+    if not isinstance(pseudo, list) or not all(isinstance(kind, str) for kind in pseudo):
+        return 'pseudo must be a list of object kinds ("" for users)'
+    for flag in ("add", "del"):
+        if not isinstance(msg.get(flag, False), bool):
+            return f"{flag} must be true or false"
+    return None
