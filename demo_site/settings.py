@@ -70,6 +70,19 @@ APPWS: dict[str, Any] = {
     },
     # The notes Apps' pages and assets, served under /apps/<build>/.
     "APP_DIRS": [BASE_DIR / "demo_site" / "notes" / "app"],
+    # The notes service copies each connected PBX's users (replicate_users) and gives each
+    # a Django user: username = the PBX user's name (h323), no password (they come through
+    # the PBX), created active. Opening Notes through the PBX (a user login, sip = h323)
+    # then needs the notes App's access permission, which demo_site/notes/pbx_users.py
+    # grants while the PBX lists "notes" in the user's Apps (its `apps` column: how a PBX
+    # administrator grants Apps) and takes away when it no longer does. Staff members and
+    # superusers are never linked or changed; a user the PBX deletes is deactivated.
+    # MAP_USERS (a login's sip names its Django user) is what lets NotesService.get_user
+    # check that permission.
+    "MAP_USERS": True,
+    "PBX_USERS_MAP": True,
+    "PBX_USERS_MAP_CREATE": True,
+    "PBX_USERS_MAP_ACTIVE": True,
 }
 
 LOGIN_URL = "/accounts/login/"

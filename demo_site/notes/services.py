@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from appws import AppWebsocketConsumer, AppwsError, badges, mt, notify_on_commit
-from appws.exceptions import LayerUnavailable, PeerRequestError
-from appws.protocol import PbxInfo
+from appws import AppWebsocketConsumer, AppwsError, Session, badges, mt, notify_on_commit
+from appws.exceptions import LayerUnavailable, LoginFailed, PeerRequestError
+from appws.protocol import LoginKind, PbxInfo
 
 from .badges import new_counts, unread_count
 from .models import ConnectedPbx, Note, NoteReader
+from .pbx_users import USERS_TOPIC, listed_users
 
 logger = logging.getLogger("demo_site.notes")
 
@@ -27,6 +29,26 @@ class NotesService(AppWebsocketConsumer):
     apps = ("notes", "notes-admin")
     #: myApps shows on the notes icon how many notes others added since one last listed them.
     badge_apps = ("notes",)
+    #: A copy of each connected PBX's users (PbxTableUsers): the landing page lists them,
+    #: and PBX_USERS_MAP (settings.py) gives each a Django user.
+    replicate_users = True
+
+    async def get_user(self, session: Session) -> Any:
+        """The login's Django user; a user login needs one that may open the App.
+
+        What ``REQUIRE_USER_ACCESS`` does, for the notes Apps only: the echo App beside
+        them takes password logins that map to nobody. A PBX user's access follows the
+        Apps the PBX grants them (``pbx_users.py``).
+        """
+        user = await super().get_user(session)
+        if session.kind is LoginKind.USER:
+            access = f"appws.open_{session.app}"
+            if user is None or not await sync_to_async(user.has_perm)(access):
+                raise LoginFailed(
+                    f"user {session.sip!r} may not open App {session.app!r}: "
+                    f"the PBX must list {session.app!r} in the user's Apps"
+                )
+        return user
 
     @mt("ListNotes")
     def list_notes(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +94,18 @@ class NotesService(AppWebsocketConsumer):
     async def subscribe_notes(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Receive NoteAdded / NoteDeleted with this request's src."""
         await self.subscribe(TOPIC, msg)
+        return {}
+
+    @mt("ListPbxUsers")
+    def list_pbx_users(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The replicated PBX users the landing page lists (name, number) and their total."""
+        users, total = listed_users()
+        return {"users": users, "total": total}
+
+    @mt("SubscribePbxUsers")
+    async def subscribe_pbx_users(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Receive PbxUsersChanged (with this src) whenever the PBX's users change."""
+        await self.subscribe(USERS_TOPIC, msg)
         return {}
 
     async def get_badge(self, app: str, user: str) -> int:
