@@ -15,6 +15,10 @@ from appws.testing.fakepbx import ALL_APIS, FakePbx, Frame, LoginRefused, new_us
 
 #: Reconnecting after a lost connection, as the vendor's clients do: 1 s doubling to 32 s.
 FIRST_DELAY, LAST_DELAY = 1.0, 32.0
+#: How often --watch looks at the users file (a person editing it by hand).
+WATCH_SECONDS = 1.0
+#: Columns a row gets anew each time the file is read: never compared.
+_FRESH = ("guid", "pwd")
 
 
 def load_users(path: str) -> list[dict[str, Any]]:
@@ -55,6 +59,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--users", metavar="FILE.json", help="Users for PbxTableUsers.")
         parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="Read --users again when the file changes and send the changes live "
+            "(ReplicateAdd, ReplicateUpdate, ReplicateDel), users matched by h323.",
+        )
+        parser.add_argument(
             "--badges",
             metavar="USER,USER",
             default="",
@@ -82,6 +92,9 @@ class Command(BaseCommand):
             listener=self._frame,
         )
         self._badge_users = [name for name in options["badges"].split(",") if name]
+        if options["watch"] and not options["users"]:
+            raise CommandError("--watch needs --users FILE.json: the file to watch")
+        self._watched = options["users"] if options["watch"] else None
         try:
             asyncio.run(self._serve(pbx))
         except KeyboardInterrupt:
@@ -115,7 +128,43 @@ class Command(BaseCommand):
             call = await pbx.subscribe_presence(user)
             self.stdout.write(f"Subscribed to the badge of {user!r} (call {call.call})")
 
+    async def _watch(self, pbx: FakePbx, path: str) -> None:
+        """Apply each change of the users file to the PBX's users, as an administrator would."""
+        stamp = _stamp(path)
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            if _stamp(path) == stamp:
+                continue
+            stamp = _stamp(path)
+            try:
+                rows = {row["h323"]: row for row in load_users(path)}
+            except CommandError as error:
+                self.stdout.write(f"Users file not applied: {error}")
+                continue
+            have = {row["h323"]: row for row in pbx.users.rows.values()}
+            for name in sorted(have.keys() - rows.keys()):
+                await pbx.delete_user(have[name]["guid"])
+                self.stdout.write(f"User {name!r} deleted")
+            for name, row in rows.items():
+                columns = {k: v for k, v in row.items() if k not in ("h323", *_FRESH)}
+                if name not in have:
+                    await pbx.add_user(name, **columns)
+                    self.stdout.write(f"User {name!r} added")
+                elif any(have[name].get(k) != v for k, v in columns.items()):
+                    await pbx.update_user(have[name]["guid"], **columns)
+                    self.stdout.write(f"User {name!r} updated")
+
     async def _serve(self, pbx: FakePbx) -> None:
+        if self._watched is not None:
+            # For the whole run: changes while disconnected come with the next initial copy.
+            watcher = asyncio.create_task(self._watch(pbx, self._watched))
+        try:
+            await self._connect(pbx)
+        finally:
+            if self._watched is not None:
+                watcher.cancel()
+
+    async def _connect(self, pbx: FakePbx) -> None:
         me = pbx.identity
         delay = FIRST_DELAY
         while True:
@@ -141,6 +190,14 @@ class Command(BaseCommand):
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, LAST_DELAY)
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size
 
 
 def _call(message: dict[str, Any]) -> str:
