@@ -31,11 +31,11 @@ LIST_LIMIT = 100
 
 
 def listed_users(limit: int = LIST_LIMIT) -> tuple[list[dict[str, str]], int]:
-    """The replicated users to list (name, number), by name, and how many there are.
+    """The users the notes service replicates to list (name, number), by name, and their total.
 
     Users the PBX hides from its directory (``hide``) are left out.
     """
-    shown = PbxUser.objects.filter(hide=False)
+    shown = PbxUser.objects.filter(replica__app_name__in=NOTES_APPS, hide=False)
     rows = shown.order_by("cn", "h323", "pk").values("guid", "h323", "cn", "dn", "e164")
     users = [
         {"guid": row["guid"], "name": row["cn"] or row["dn"] or row["h323"], "number": row["e164"]}
@@ -80,6 +80,8 @@ def users_changed(
     **kwargs: Any,
 ) -> None:
     """Follow the PBX's grants of the notes Apps; tell open landing pages to list again."""
+    if replica.app_name not in NOTES_APPS:
+        return  # a PBX another service of the site replicates: not the demo's
     guids = [user.guid for user in (*added, *updated)]
     # Read back: the mapping linked them in the write that sent this signal.
     linked = Q(pbx_users__replica=replica, pbx_users__guid__in=guids)

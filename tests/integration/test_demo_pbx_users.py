@@ -112,6 +112,15 @@ def test_staff_members_and_the_sites_own_grants_are_never_touched(demo: None) ->
     assert may_open("alice")
 
 
+def test_pbx_users_another_service_replicates_are_not_the_demos(demo: None) -> None:
+    other = ReplicaKey("example.com", "pbx-other")
+    generation = begin_copy(other, "directory")
+    write_copy_rows(other, generation, [row("olga", cn="Olga Other", apps="notes")])
+    finish_copy(other, generation)
+    assert not may_open("olga")
+    assert "Olga Other" not in page_for(django_user("alice"))
+
+
 async def login_as(sip: str, app: str = "notes") -> tuple[AppwsCommunicator, dict[str, Any]]:
     """A user login the PBX issued for ``sip`` (info.appobj names the App object)."""
     row_ = await App.objects.aget(name=app)
