@@ -19,6 +19,8 @@ APPWS = {
         "pbxusers": {"password": "pbxusers"},
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
+    # The demo maps PBX users to Django users; the test services' replication tests do not.
+    "PBX_USERS_MAP": False,
 }
 if os.environ.get("APPWS_NOTES_PASSWORD"):  # the demo's notes App without demo_setup
     APPWS["APPS"]["notes"] = {"password": os.environ["APPWS_NOTES_PASSWORD"]}
