@@ -58,7 +58,8 @@ def sync_access(users: QuerySet[Any]) -> None:
     # The site's administrators decide about those themselves.
     ids = set(users.filter(is_staff=False, is_superuser=False).values_list("pk", flat=True))
     granted: dict[str, set[int]] = {name: set() for name in permissions}
-    for user_id, apps in PbxUser.objects.filter(user__in=ids).values_list("user", "apps"):
+    theirs = PbxUser.objects.filter(user__in=ids, replica__app_name__in=NOTES_APPS)
+    for user_id, apps in theirs.values_list("user", "apps"):
         for name in set(apps or ()) & granted.keys():
             granted[name].add(user_id)
     through = get_user_model().user_permissions.through
