@@ -42,6 +42,10 @@ def check_fields(message: Mapping[str, Any]) -> None:
             raise LoginFailed(f"AppLogin field {field!r} must be a string")
         if not _is_utf8(value):
             raise LoginFailed(f"AppLogin field {field!r} is not valid Unicode text")
+        if "\x00" in value:
+            # PostgreSQL stores no NUL character: the session's row and the user look-up
+            # would fail there (SQLite takes it), so it is refused on every database.
+            raise LoginFailed(f"AppLogin field {field!r} must not contain a NUL character")
     if message.get("info") is not None and not isinstance(message["info"], dict):
         raise LoginFailed("AppLogin field 'info' must be an object")
     ambiguous = protocol.ambiguous_field(message)
