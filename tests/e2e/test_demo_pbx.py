@@ -11,6 +11,7 @@ import pytest
 
 from appws.testing import FakePbx
 from tests.e2e.daphne import DaphneProcess, manage, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +26,7 @@ def landing_page(server: DaphneProcess) -> str:
 async def test_the_landing_page_shows_the_connected_pbx(tmp_path: Path) -> None:
     env = {
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
         "NOTES_PBX_PASSWORD": PASSWORD,
     }
     migrate(env)
