@@ -65,6 +65,21 @@ async def test_a_pbx_connecting_again_replaces_its_older_connection() -> None:
     await newer.disconnect()
 
 
+async def test_of_two_rows_of_one_pbx_written_at_once_the_newer_stays() -> None:
+    # PostgreSQL hands out primary keys before commits: another process's row can hold the
+    # higher pk yet be visible before ours is written (pk 10**6 here, SQLite's next pk
+    # is above it). The row with the higher pk stays; the other session is told to end.
+    await sync_to_async(row_of_another_process)("otherhost", "other!1", timezone.now())
+    await PbxConnection.objects.filter(channel_name="other!1").aupdate(id=10**6)
+    pbx = await StandIn().connect()
+    [row] = await rows()
+    ours_gave_way = row.channel_name == "other!1"
+    assert ours_gave_way == (row.pk == 10**6)
+    if ours_gave_way:
+        assert await pbx.next_event() == events.pbx_replaced()
+    await pbx.disconnect()
+
+
 async def test_other_pbxs_and_app_objects_are_not_replaced() -> None:
     first = await StandIn().connect()
     other_pbx = await StandIn(pbx="pbx-b").connect()
