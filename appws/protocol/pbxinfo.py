@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from appws.protocol.storable import has_nul
+
 __all__ = ["PbxIdentity", "PbxInfo"]
 
 
@@ -53,11 +55,16 @@ class PbxInfo:
         apis = message.get("apis", [])
         if not isinstance(apis, list) or not all(isinstance(api, str) for api in apis):
             raise ValueError("PbxInfo 'apis' must be a list of API names")
+        if has_nul(apis):
+            raise ValueError("PbxInfo 'apis' must not contain a NUL character")
         fields = {}
         for key in ("pbx", "pbxDns", "version", "build"):
             value = message.get(key, "")
             if not isinstance(value, str):
                 raise ValueError(f"PbxInfo {key!r} must be a string")
+            if has_nul(value):
+                # Stored in the PBX's row, which PostgreSQL would refuse.
+                raise ValueError(f"PbxInfo {key!r} must not contain a NUL character")
             fields[key] = value
         return cls(
             identity=PbxIdentity(domain=domain, pbx=fields["pbx"], sip=sip),

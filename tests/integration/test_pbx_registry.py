@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -78,6 +80,27 @@ async def test_of_two_rows_of_one_pbx_written_at_once_the_newer_stays() -> None:
     if ours_gave_way:
         assert await pbx.next_event() == events.pbx_replaced()
     await pbx.disconnect()
+
+
+@pytest.mark.parametrize("field", ["pbx", "version", "apis"])
+async def test_a_pbx_info_holding_a_nul_is_ignored_on_every_database(
+    connect: Any, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    # PostgreSQL stores no NUL: the PBX's row would fail there and be written on SQLite.
+    comm = await connect(
+        "/apps/pbxapp", login=("pbxapp", "pwd"), domain="example.com", sip="pbxapp-obj",
+        info={"appobj": "pbxapp-obj"},
+    )  # fmt: skip
+    info = {"mt": "PbxInfo", "pbx": "pbx-main", "apis": ["PbxApi"], "version": "14r2"}
+    info[field] = ["Pbx\x00Api"] if field == "apis" else "x\x00y"
+    with caplog.at_level(logging.WARNING):
+        await comm.send_json_to(info)
+        assert await comm.receive_nothing()
+    assert (await comm.request({"mt": "Session"}))["pbxInfo"] is None
+    assert await rows() == []
+    assert any(
+        f"PbxInfo '{field}' must not contain a NUL" in r.getMessage() for r in caplog.records
+    )
 
 
 async def test_other_pbxs_and_app_objects_are_not_replaced() -> None:
