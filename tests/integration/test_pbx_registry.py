@@ -103,6 +103,27 @@ async def test_a_pbx_info_holding_a_nul_is_ignored_on_every_database(
     )
 
 
+@pytest.mark.parametrize("field", ["pbx", "pbxDns", "version", "build", "sip"])
+async def test_a_pbx_info_longer_than_its_row_takes_is_ignored_on_every_database(
+    connect: Any, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    # PostgreSQL refuses text over a column's length (255), where SQLite stores it.
+    sip = "s" * 256 if field == "sip" else "pbxapp-obj"
+    comm = await connect(
+        "/apps/pbxapp", login=("pbxapp", "pwd"), domain="example.com", sip=sip,
+        info={"appobj": sip},
+    )  # fmt: skip
+    info = {"mt": "PbxInfo", "pbx": "pbx-main", "apis": ["PbxApi"], "version": "14r2"}
+    if field != "sip":
+        info[field] = "x" * 256
+    with caplog.at_level(logging.WARNING):
+        await comm.send_json_to(info)
+        assert await comm.receive_nothing()
+    assert (await comm.request({"mt": "Session"}))["pbxInfo"] is None
+    assert await rows() == []
+    assert any("longer than 255" in r.getMessage() for r in caplog.records)
+
+
 async def test_other_pbxs_and_app_objects_are_not_replaced() -> None:
     first = await StandIn().connect()
     other_pbx = await StandIn(pbx="pbx-b").connect()
