@@ -13,24 +13,32 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.suite_db import ON_POSTGRES, postgres_database
+
+if TYPE_CHECKING:
+    from appws.testing import PostgresServer
 
 __all__ = ["e2e_database", "e2e_rows"]
 
 _numbers = itertools.count()
 
 
-def e2e_database(directory: Path) -> str:
+def e2e_database(directory: Path, server: PostgresServer | None = None) -> str:
     """A fresh, empty database for ``APPWS_DEMO_DB``: ``directory/db.sqlite3``, or under
-    ``APPWS_TEST_DB=postgres`` a database made now on the suite's server (its URL)."""
-    if not ON_POSTGRES:
+    ``APPWS_TEST_DB=postgres`` a database made now on the suite's server (its URL).
+
+    ``server``: made on that server instead, whatever ``APPWS_TEST_DB`` says (a module
+    that runs on both databases in one run, with the ``postgres_server`` fixture).
+    """
+    if server is None and not ON_POSTGRES:
         return str(directory / "db.sqlite3")
     import psycopg
 
-    server = postgres_database()  # the server tests/settings.py started
-    base = f"postgresql://{server['USER']}@{server['HOST']}:{server['PORT']}"
+    # The server tests/settings.py started, unless one is given.
+    entry = postgres_database() if server is None else server.database_settings()
+    base = f"postgresql://{entry['USER']}@{entry['HOST']}:{entry['PORT']}"
     # The pid: several pytest processes may share one server (APPWS_TEST_PG_PORT).
     name = f"appws_e2e_{os.getpid()}_{next(_numbers)}"
     with psycopg.connect(f"{base}/postgres", autocommit=True) as db:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from appws.testing import PostgresServer
 from tests.e2e.databases import e2e_database, e2e_rows
 from tests.suite_db import ON_POSTGRES
 
@@ -41,3 +42,11 @@ def test_each_directory_gets_a_database_of_its_own_that_the_test_can_read(
         assert first == str(tmp_path / "a" / "db.sqlite3")
         (tmp_path / "a").mkdir()
     assert e2e_rows(first, "SELECT %s, %s", (1, "a")) == [(1, "a")]
+
+
+def test_a_database_on_a_given_server_whichever_the_suite_runs_on(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    database = e2e_database(tmp_path, postgres_server)
+    assert database.startswith(f"postgresql://postgres@127.0.0.1:{postgres_server.port}/")
+    assert e2e_rows(database, "SELECT current_database()") == [(database.rsplit("/", 1)[1],)]
