@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -54,11 +55,29 @@ TEMPLATES = [
     },
 ]
 
+
+def demo_database(value: str) -> dict[str, Any]:
+    """``APPWS_DEMO_DB``: a SQLite file's path, or ``postgresql://user:password@host:port/name``."""
+    parts = urlsplit(value)
+    if parts.scheme in ("postgres", "postgresql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+        }
+    if "://" in value:
+        raise ValueError(
+            f"APPWS_DEMO_DB: {parts.scheme!r} URLs are not supported: give a SQLite file's "
+            "path or a postgresql://user@host:port/name URL"
+        )
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": value}
+
+
 DATABASES: dict[str, Any] = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("APPWS_DEMO_DB", str(BASE_DIR / "db.sqlite3")),
-    }
+    "default": demo_database(os.environ.get("APPWS_DEMO_DB", str(BASE_DIR / "db.sqlite3")))
 }
 
 # One process: the in-memory layer. Several processes: channels_redis (docs/deploy.md).

@@ -757,6 +757,16 @@ CASES: list[Case] = [
     ),
     Case(
         LOGIN,
+        "NUL in a login field",
+        '`AppLogin` with `"sip": "bob\\u0000"` and a right digest',
+        [Attempt(login_fields("notes", sip="bob\x00"), NOTES[1])],
+        [_refused_login("AppLogin field 'sip' must not contain a NUL character")],
+        close=4401,
+        note="PostgreSQL stores no NUL: the session's row and the user look-up would fail "
+        "there, so every database refuses it, before the digest is checked",
+    ),
+    Case(
+        LOGIN,
         "App not served here",
         '`AppLogin` for `"app": "payroll"`',
         [Attempt(login_fields("payroll"), "x")],

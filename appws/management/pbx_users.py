@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from django.core.management.base import CommandError, OutputWrapper
+from django.db.models import Prefetch
 
 from appws.cli import EXIT_USAGE
-from appws.models import PbxReplica, PbxUser
+from appws.models import PbxReplica, PbxUser, PbxUserEmail, PbxUserGroup
 from appws.pbx.users.query import find_replicas
 from appws.pbx.users.store import NoHeldSweep, ReplicaKey, confirm_sweep
 
@@ -91,7 +92,17 @@ def _unknown(pbx: str) -> str:
 
 
 def _replica_dict(replica: PbxReplica) -> dict[str, Any]:
-    users = PbxUser.objects.filter(replica=replica).select_related("user")
+    # Explicit orders throughout: without them PostgreSQL returns rows as they lie on disk,
+    # which an update changes. Emails and groups in the PBX's order (as stored).
+    users = (
+        PbxUser.objects.filter(replica=replica)
+        .select_related("user")
+        .order_by("h323", "guid")
+        .prefetch_related(
+            Prefetch("emails", queryset=PbxUserEmail.objects.order_by("pk")),
+            Prefetch("groups", queryset=PbxUserGroup.objects.order_by("pk")),
+        )
+    )
     return {
         "pbx": replica.pbx,
         "domain": replica.domain,
@@ -110,7 +121,7 @@ def _replica_dict(replica: PbxReplica) -> dict[str, Any]:
             "generation": replica.held_generation,
             "since": replica.held_at.isoformat() if replica.held_at else None,
         },
-        "users": [_user_dict(user) for user in users.prefetch_related("emails", "groups")],
+        "users": [_user_dict(user) for user in users],
     }
 
 

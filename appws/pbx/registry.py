@@ -119,20 +119,24 @@ def _same_pbx(fields: dict[str, Any]) -> Any:
 
 
 def _connect(fields: dict[str, Any], server_pk: int) -> list[str]:
-    """Write the row; delete the older rows of the same PBX; return their live channels.
+    """Write the row; delete the older rows of the same PBX; return the live channels to
+    end: theirs, and this one's when a newer row of the PBX is there already.
 
-    Race-free without a lock: every writer deletes the rows older than its own, so
-    whichever processes write at once, the newest row is the one left.
+    Race-free without a lock: every writer deletes the rows older than its own and gives
+    way to a newer one. PostgreSQL hands out primary keys before commits, so a writer may
+    not see a row older than its own yet; the writer that looks last sees both.
     """
     from appws.models import PbxConnection
 
-    PbxConnection.objects.filter(channel_name=fields["channel_name"]).delete()
+    channel = fields["channel_name"]
+    PbxConnection.objects.filter(channel_name=channel).delete()
     row = PbxConnection.objects.create(server_id=server_pk, connected_at=timezone.now(), **fields)
-    older = _same_pbx(fields).filter(pk__lt=row.pk)
-    alive = list(
-        older.filter(server__last_seen__gte=stale_cutoff()).values_list("channel_name", flat=True)
-    )
-    older.delete()
+    live = _same_pbx(fields).filter(server__last_seen__gte=stale_cutoff())
+    alive = list(live.filter(pk__lt=row.pk).values_list("channel_name", flat=True))
+    _same_pbx(fields).filter(pk__lt=row.pk).delete()
+    if live.filter(pk__gt=row.pk).exists():
+        row.delete()
+        alive.append(channel)
     return alive
 
 

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PbxIdentity", "PbxInfo"]
+from appws.protocol.storable import has_nul
+
+__all__ = ["MAX_PBX_TEXT", "PbxIdentity", "PbxInfo"]
+
+#: Longest text of a PBX's identity and ``PbxInfo`` kept: the columns of its row.
+#: SQLite would store more, PostgreSQL refuses it; so it is refused on every database.
+MAX_PBX_TEXT = 255
 
 
 @dataclass(frozen=True)
@@ -47,17 +53,28 @@ class PbxInfo:
     def from_message(cls, message: Mapping[str, Any], *, domain: str, sip: str) -> PbxInfo:
         """Read ``PbxInfo`` of a PBX that logged in with ``domain`` and ``sip``.
 
-        ``ValueError`` names the first field of the wrong type. The login's domain wins over
-        the message's: only the login was covered by the digest.
+        ``ValueError`` names the first field of the wrong type, holding a NUL or longer
+        than :data:`MAX_PBX_TEXT`. The login's domain wins over the message's: only the
+        login was covered by the digest.
         """
+        for key, value in (("domain", domain), ("sip", sip)):
+            if len(value) > MAX_PBX_TEXT:
+                raise ValueError(f"the PBX's login {key!r} is longer than {MAX_PBX_TEXT}")
         apis = message.get("apis", [])
         if not isinstance(apis, list) or not all(isinstance(api, str) for api in apis):
             raise ValueError("PbxInfo 'apis' must be a list of API names")
+        if has_nul(apis):
+            raise ValueError("PbxInfo 'apis' must not contain a NUL character")
         fields = {}
         for key in ("pbx", "pbxDns", "version", "build"):
             value = message.get(key, "")
             if not isinstance(value, str):
                 raise ValueError(f"PbxInfo {key!r} must be a string")
+            if has_nul(value):
+                # Stored in the PBX's row, which PostgreSQL would refuse.
+                raise ValueError(f"PbxInfo {key!r} must not contain a NUL character")
+            if len(value) > MAX_PBX_TEXT:
+                raise ValueError(f"PbxInfo {key!r} is longer than {MAX_PBX_TEXT} characters")
             fields[key] = value
         return cls(
             identity=PbxIdentity(domain=domain, pbx=fields["pbx"], sip=sip),

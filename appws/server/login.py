@@ -17,6 +17,7 @@ from appws import protocol
 from appws.accounts import instance_domain
 from appws.exceptions import LoginFailed
 from appws.protocol.quoting import quote
+from appws.protocol.storable import has_nul
 from appws.server.connection import Connection
 from appws.server.session import Session
 
@@ -42,6 +43,9 @@ def check_fields(message: Mapping[str, Any]) -> None:
             raise LoginFailed(f"AppLogin field {field!r} must be a string")
         if not _is_utf8(value):
             raise LoginFailed(f"AppLogin field {field!r} is not valid Unicode text")
+        if has_nul(value):
+            # The session's row and the user look-up would fail on PostgreSQL.
+            raise LoginFailed(f"AppLogin field {field!r} must not contain a NUL character")
     if message.get("info") is not None and not isinstance(message["info"], dict):
         raise LoginFailed("AppLogin field 'info' must be an object")
     ambiguous = protocol.ambiguous_field(message)

@@ -72,7 +72,9 @@ class NotesService(AppWebsocketConsumer):
         if len(text) > MAX_TEXT:
             raise AppwsError("bad-request", f"a note has at most {MAX_TEXT} characters")
         sip = self.session.sip
-        note = Note.objects.create(text=text.strip(), author=self.session.dn or sip, author_sip=sip)
+        # Cut to the column: PostgreSQL refuses longer text (SQLite would keep it whole).
+        author = (self.session.dn or sip)[: Note._meta.get_field("author").max_length]
+        note = Note.objects.create(text=text.strip(), author=author, author_sip=sip)
         event = {"mt": "NoteAdded", "note": note.as_message()}
         notify_on_commit(TOPIC, event)
         _show_badges(new_counts(sip))  # one more for everyone else

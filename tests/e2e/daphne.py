@@ -60,10 +60,11 @@ def migrate(env: Mapping[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def provisioned_demo(database: Path) -> Iterator[DaphneProcess]:
+def provisioned_demo(database: str) -> Iterator[DaphneProcess]:
     """The demo site under daphne, migrated and provisioned (``demo_setup``: its users and
-    notes Apps), on the SQLite file ``database``; stopped on the way out."""
-    env = {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "APPWS_DEMO_DB": str(database)}
+    notes Apps), on ``database`` (from :func:`~tests.e2e.databases.e2e_database`); stopped
+    on the way out."""
+    env = {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "APPWS_DEMO_DB": database}
     migrate(env)
     manage(env, "demo_setup")
     server = DaphneProcess(env=env).start()
@@ -75,13 +76,14 @@ def provisioned_demo(database: Path) -> Iterator[DaphneProcess]:
 
 @contextlib.contextmanager
 def services_server(
-    database: Path, extra: Mapping[str, str] | None = None
+    database: str, extra: Mapping[str, str] | None = None
 ) -> Iterator[DaphneProcess]:
-    """The test services (``tests.e2e.asgi``, DEBUG off) under daphne, on ``database``;
-    ``extra`` is added to its environment (``tests/e2e/settings.py`` reads it)."""
+    """The test services (``tests.e2e.asgi``, DEBUG off) under daphne, on ``database`` (from
+    :func:`~tests.e2e.databases.e2e_database`); ``extra`` is added to its environment
+    (``tests/e2e/settings.py`` reads it)."""
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(database),
+        "APPWS_DEMO_DB": database,
         "DJANGO_DEBUG": "0",
         **(extra or {}),
     }

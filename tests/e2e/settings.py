@@ -1,6 +1,5 @@
 """The demo's settings, plus what the multi-process tests set from the environment."""
 
-import json
 import os
 
 from demo_site.settings import *  # noqa: F403
@@ -28,8 +27,6 @@ if os.environ.get("APPWS_LOGIN_FAILURE_LIMIT"):
     APPWS["LOGIN_FAILURE_LIMIT"] = int(os.environ["APPWS_LOGIN_FAILURE_LIMIT"])
 ROOT_URLCONF = "tests.e2e.urls"
 
-if os.environ.get("APPWS_E2E_DATABASE"):  # a DATABASES entry as JSON (PostgreSQL)
-    DATABASES = {"default": json.loads(os.environ["APPWS_E2E_DATABASE"])}
 
 if os.environ.get("APPWS_CACHE_URL"):  # one cache shared by the processes
     CACHES = {

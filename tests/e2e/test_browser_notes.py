@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import require_tool
 from tests.e2e.browser import CHROMIUM_FLAGS
 from tests.e2e.daphne import DaphneProcess, provisioned_demo
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,7 @@ WAIT = 10_000  # ms: generous for a loaded CI machine; nothing here measures spe
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
-    with provisioned_demo(tmp_path_factory.mktemp("notes") / "db.sqlite3") as server:
+    with provisioned_demo(e2e_database(tmp_path_factory.mktemp("notes"))) as server:
         yield server
 
 

@@ -26,6 +26,7 @@ from appws.client import (
 )
 from tests.e2e.conftest import ECHO_PASSWORD
 from tests.e2e.daphne import DaphneProcess, migrate, provisioned_demo
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +44,7 @@ def own_server(tmp_path) -> Iterator[DaphneProcess]:
     env = {
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
         "APPWS_ECHO_PASSWORD": ECHO_PASSWORD,
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
     }
     migrate(env)
     server = DaphneProcess(env=env).start()
@@ -54,7 +55,7 @@ def own_server(tmp_path) -> Iterator[DaphneProcess]:
 @pytest.fixture
 def notes_site(tmp_path) -> Iterator[DaphneProcess]:
     """The demo with its users and notes Apps provisioned (manage.py demo_setup)."""
-    with provisioned_demo(tmp_path / "db.sqlite3") as server:
+    with provisioned_demo(e2e_database(tmp_path)) as server:
         yield server
 
 

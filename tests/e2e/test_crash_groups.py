@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import redis
 from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, logged_in, migrate
+from tests.e2e.databases import e2e_database, e2e_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def cluster(tmp_path) -> Iterator[tuple[dict, RedisServer, DaphneProcess, Daphne
     server = RedisServer(require_tool("redis-server", "redis-server")).start()
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
         "APPWS_REDIS_URL": server.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
         "APPWS_REDIS_CAPACITY": str(CAPACITY),
@@ -43,13 +43,17 @@ def cluster(tmp_path) -> Iterator[tuple[dict, RedisServer, DaphneProcess, Daphne
 
 def channels_of(database: str, pid: int) -> dict[str, list[str]]:
     """Channel name -> the groups its row lists, for the sessions of process ``pid``."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT s.channel_name, s.groups FROM appws_livesession s "
-            "JOIN appws_serverprocess p ON p.id = s.server_id WHERE p.pid = ?",
-            (pid,),
-        ).fetchall()
-    return {channel: json.loads(groups) for channel, groups in rows}
+    rows = e2e_rows(
+        database,
+        "SELECT s.channel_name, s.groups FROM appws_livesession s "
+        "JOIN appws_serverprocess p ON p.id = s.server_id WHERE p.pid = %s",
+        (pid,),
+    )
+    # A JSON column: text from SQLite, already decoded by PostgreSQL's driver.
+    return {
+        channel: json.loads(groups) if isinstance(groups, str) else groups
+        for channel, groups in rows
+    }
 
 
 def group_members(url: str, prefix: str) -> dict[str, set[str]]:

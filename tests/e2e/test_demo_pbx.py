@@ -21,6 +21,7 @@ import pytest
 
 from appws.testing import FakePbx
 from tests.e2e.daphne import ROOT, DaphneProcess, manage, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ def landing_page(server: DaphneProcess) -> str:
 async def test_the_landing_page_shows_the_connected_pbx(tmp_path: Path) -> None:
     env = {
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
         "NOTES_PBX_PASSWORD": PASSWORD,
     }
     migrate(env)
@@ -139,7 +140,7 @@ async def test_the_readme_pbx_users_demo(tmp_path: Path) -> None:
     """The README's commands: the PBX's users listed, mapped, let into Notes, live."""
     env = {
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
         "NOTES_PBX_PASSWORD": PASSWORD,
     }
     # The README's file, copied: the test edits it as a reader would.

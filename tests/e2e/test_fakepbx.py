@@ -28,6 +28,7 @@ from appws.testing.fakepbx import (
     row_without_guid,
 )
 from tests.e2e.daphne import ROOT, DaphneProcess, services_server
+from tests.e2e.databases import e2e_database
 from tests.e2e.pbx_service import BADGE
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,7 @@ OTHER = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
-    with services_server(tmp_path_factory.mktemp("fakepbx") / "db.sqlite3") as server:
+    with services_server(e2e_database(tmp_path_factory.mktemp("fakepbx"))) as server:
         yield server
 
 

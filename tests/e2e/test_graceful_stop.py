@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from appws.testing import DaphneProcess as BaseProcess
 from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, UvicornProcess, logged_in, migrate
+from tests.e2e.databases import e2e_database, e2e_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def redis_server() -> Iterator[RedisServer]:
 def env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
     settings = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
         "APPWS_REDIS_URL": redis_server.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
         "APPWS_REDIS_CAPACITY": "100",
@@ -54,10 +54,12 @@ def env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
 
 def rows(env: dict[str, str]) -> tuple[int, int]:
     """(LiveSession rows, ServerProcess rows) in the test's database."""
-    with sqlite3.connect(env["APPWS_DEMO_DB"]) as db:
-        sessions = db.execute("SELECT COUNT(*) FROM appws_livesession").fetchone()[0]
-        processes = db.execute("SELECT COUNT(*) FROM appws_serverprocess").fetchone()[0]
-        return sessions, processes
+    ((sessions, processes),) = e2e_rows(
+        env["APPWS_DEMO_DB"],
+        "SELECT (SELECT COUNT(*) FROM appws_livesession), "
+        "(SELECT COUNT(*) FROM appws_serverprocess)",
+    )
+    return sessions, processes
 
 
 def group_members(redis_server: RedisServer, env: dict[str, str]) -> int:

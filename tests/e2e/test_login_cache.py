@@ -25,6 +25,7 @@ from appws.protocol.closecodes import CloseCode
 from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, logged_in, manage, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +55,7 @@ def site(cache_redis, tmp_path_factory) -> Iterator[tuple[dict[str, str], Daphne
     layer_redis = RedisServer(require_tool("redis-server", "redis-server")).start()
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("cache") / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("cache")),
         "APPWS_CACHE_URL": cache_redis.url,
         "APPWS_REDIS_URL": layer_redis.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",

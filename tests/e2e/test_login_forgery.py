@@ -19,6 +19,7 @@ import websockets
 from appws.client import LoginRefused, SiteLogin
 from appws.protocol import js_stringify
 from tests.e2e.daphne import DaphneProcess, provisioned_demo
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ WAIT = 30  # s: a bound for replies crossing processes, not a measurement
 @pytest.fixture(scope="module")
 def notes_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
     """The demo with its users (alice may open notes) and Apps provisioned."""
-    with provisioned_demo(tmp_path_factory.mktemp("forgery") / "db.sqlite3") as server:
+    with provisioned_demo(e2e_database(tmp_path_factory.mktemp("forgery"))) as server:
         yield server
 
 

@@ -22,6 +22,7 @@ from appws import protocol
 from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ CROWD = 400
 def environment(tmp_path_factory: pytest.TempPathFactory, **extra: str) -> dict[str, str]:
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("throttle") / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("throttle")),
         "APPWS_LOGIN_FAILURE_LIMIT": str(LIMIT),
         **extra,
     }

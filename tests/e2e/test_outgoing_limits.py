@@ -17,6 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.daphne import DaphneProcess, logged_in, services_server
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +27,7 @@ DAPHNE_LIMIT = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
-    with services_server(tmp_path_factory.mktemp("outgoing") / "db.sqlite3") as server:
+    with services_server(e2e_database(tmp_path_factory.mktemp("outgoing"))) as server:
         yield server
 
 

@@ -18,6 +18,7 @@ import pytest
 from appws.testing import FakePbx, RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import ROOT, DaphneProcess, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ def cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], DaphneProcess, D
     redis_server = RedisServer(require_tool("redis-server", "redis-server")).start()
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("pbx") / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("pbx")),
         "APPWS_REDIS_URL": redis_server.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
     }

@@ -25,6 +25,7 @@ from appws.testing import FakePbx, RedisServer
 from appws.testing.fakepbx import PresenceCall
 from tests.conftest import require_tool
 from tests.e2e.daphne import ROOT, DaphneProcess, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ def cluster(tmp_path_factory) -> Iterator[tuple[DaphneProcess, DaphneProcess]]:
     redis_server = RedisServer(require_tool("redis-server", "redis-server")).start()
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("badges") / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("badges")),
         "APPWS_REDIS_URL": redis_server.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
         "APPWS_NOTES_PASSWORD": PASSWORD,

@@ -10,6 +10,7 @@ import websockets
 
 from appws import protocol
 from tests.e2e.daphne import services_server
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,7 @@ async def answer(ws, request: dict, **fields) -> None:
 
 
 async def test_the_service_calls_the_pbx_on_a_pbx_session(tmp_path: Path) -> None:
-    with services_server(tmp_path / "db.sqlite3") as server:
+    with services_server(e2e_database(tmp_path)) as server:
         async with websockets.connect(f"{server.url}/apps/pbxpeer") as ws:
             await ws.send(json.dumps({"mt": "AppChallenge"}))
             challenge = (await receive(ws))["challenge"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
-import json
 import re
-import sqlite3
 import time
 import urllib.parse
 import urllib.request
@@ -21,9 +19,11 @@ from typing import Any
 
 import pytest
 
-from appws.testing import FakePbx, PostgresServer
+from appws.testing import FakePbx
 from appws.testing.fakepbx import new_user, row_of_wrong_types
 from tests.e2e.daphne import DaphneProcess, manage, services_server
+from tests.e2e.databases import e2e_database, e2e_rows
+from tests.suite_db import ON_POSTGRES
 
 pytestmark = pytest.mark.e2e
 
@@ -32,20 +32,14 @@ ADMIN = ("boss", "admin-e2e-password")
 
 
 class Database:
-    """The server's database, read with the driver of its vendor (no Django here)."""
+    """The server's database (an :func:`e2e_database`), read from the test."""
 
-    def __init__(self, vendor: str, target: Any) -> None:
-        self.vendor = vendor
-        self.target = target
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.vendor = "postgresql" if "://" in url else "sqlite"
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        if self.vendor == "sqlite":
-            with sqlite3.connect(self.target, timeout=WAIT) as conn:
-                return conn.execute(sql.replace("%s", "?"), params).fetchall()
-        import psycopg
-
-        with psycopg.connect(**self.target) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return e2e_rows(self.url, sql, params)
 
     def tables(self) -> list[str]:
         if self.vendor == "sqlite":
@@ -86,45 +80,24 @@ class Database:
             await asyncio.sleep(0.1)  # polling another process's database
 
 
-def _postgres_database(server: PostgresServer) -> dict[str, Any]:
-    import psycopg
-
-    with psycopg.connect(**_connect_args(server.database_settings()), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS e2e_pbx_users")
-        conn.execute("CREATE DATABASE e2e_pbx_users")
-    return server.database_settings("e2e_pbx_users")
-
-
-def _connect_args(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "host": entry["HOST"],
-        "port": int(entry["PORT"]),
-        "user": entry["USER"],
-        "dbname": entry["NAME"],
-    }
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["postgresql"] if ON_POSTGRES else ["sqlite", "postgresql"])
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[DaphneProcess, Database]]:
     """The test services under daphne, on SQLite and then on PostgreSQL; a superuser."""
-    sqlite_file = tmp_path_factory.mktemp("pbxusers") / "db.sqlite3"
-    extra: dict[str, str] = {}
-    database = Database("sqlite", sqlite_file)
+    directory = tmp_path_factory.mktemp("pbxusers")
     if request.param == "postgresql":
-        entry = _postgres_database(request.getfixturevalue("postgres_server"))
-        extra["APPWS_E2E_DATABASE"] = json.dumps(entry)
-        database = Database("postgresql", _connect_args(entry))
-    with services_server(sqlite_file, extra) as server:
+        url = e2e_database(directory, request.getfixturevalue("postgres_server"))
+    else:
+        url = e2e_database(directory)
+    with services_server(url) as server:
         env = {
             "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-            "APPWS_DEMO_DB": str(sqlite_file),
+            "APPWS_DEMO_DB": url,
             "DJANGO_SUPERUSER_PASSWORD": ADMIN[1],
-            **extra,
         }
         manage(env, "createsuperuser", "--noinput", "--username", ADMIN[0], "--email", "b@x.org")
-        yield server, database
+        yield server, Database(url)
 
 
 def make_pbx(server: DaphneProcess, pbx: str, users: list[dict[str, Any]]) -> FakePbx:

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from appws import protocol
 from bench.attack import keys_frame, nested_frame, oversized_frame
 from tests.e2e.daphne import DaphneProcess, migrate
+from tests.e2e.databases import e2e_database
 from tests.security_cases import many_objects_login
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,7 @@ BEFORE_LOGIN = "the limit before login"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[DaphneProcess]:
-    env = {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "APPWS_DEMO_DB": str(tmp_path / "db")}
+    env = {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "APPWS_DEMO_DB": e2e_database(tmp_path)}
     migrate(env)
     daphne = DaphneProcess(env=env).start()  # daphne's own limit: 1 MiB
     yield daphne

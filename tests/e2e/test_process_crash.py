@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import pytest
@@ -11,6 +10,7 @@ import websockets
 
 from appws import protocol
 from tests.e2e.daphne import DaphneProcess, migrate
+from tests.e2e.databases import e2e_database, e2e_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -19,23 +19,22 @@ pytestmark = pytest.mark.e2e
 def two_servers(tmp_path):
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
         "APPWS_HEARTBEAT_SECONDS": "0.5",
     }
     migrate(env)
     servers = [DaphneProcess(env=env).start(), DaphneProcess(env=env).start()]
-    yield servers, tmp_path / "db.sqlite3"
+    yield servers, env["APPWS_DEMO_DB"]
     for server in servers:
         server.stop()
 
 
 def session_rows(database) -> list[tuple[str, int]]:
-    with sqlite3.connect(database) as db:
-        query = (
-            "SELECT s.sip, p.pid FROM appws_livesession s "
-            "JOIN appws_serverprocess p ON p.id = s.server_id ORDER BY s.sip"
-        )
-        return db.execute(query).fetchall()
+    query = (
+        "SELECT s.sip, p.pid FROM appws_livesession s "
+        "JOIN appws_serverprocess p ON p.id = s.server_id ORDER BY s.sip"
+    )
+    return [(sip, pid) for sip, pid in e2e_rows(database, query)]
 
 
 def wait_for_rows(database, wanted: int, timeout: float = 20) -> list[tuple[str, int]]:

@@ -17,6 +17,7 @@ import pytest
 from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, logged_in, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ def redis_server() -> Iterator[RedisServer]:
 def cluster(redis_server, tmp_path_factory) -> Iterator[tuple[DaphneProcess, DaphneProcess]]:
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(tmp_path_factory.mktemp("recovery") / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("recovery")),
         "APPWS_REDIS_URL": redis_server.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
         "APPWS_NOTES_PASSWORD": "notes",

@@ -13,6 +13,7 @@ import websockets
 from appws import protocol
 from appws.testing import free_port, wait_for_port
 from tests.e2e.daphne import ROOT, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +24,7 @@ def runserver_port(tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "APPWS_DEMO_DB": str(tmp_path / "db.sqlite3"),
+        "APPWS_DEMO_DB": e2e_database(tmp_path),
     }
     migrate(env)
     server = subprocess.Popen(

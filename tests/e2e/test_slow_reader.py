@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import os
-import sqlite3
 import struct
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from appws import protocol
 from tests.e2e.daphne import DaphneProcess, migrate
+from tests.e2e.databases import e2e_database, e2e_rows
 from tests.security_cases import FLOOD_CLOSE_CODE
 
 pytestmark = pytest.mark.e2e
@@ -40,11 +40,11 @@ PADDING = "x" * 32 * 1024  # each Echo reply carries it back: 32 KiB the client 
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[DaphneProcess, Path]]:
-    database = tmp_path / "db.sqlite3"
+def server(tmp_path: Path) -> Iterator[tuple[DaphneProcess, str]]:
+    database = e2e_database(tmp_path)
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": str(database),
+        "APPWS_DEMO_DB": database,
         "DJANGO_DEBUG": "0",
     }
     migrate(env)
@@ -65,11 +65,10 @@ def rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-def has_session(database: Path, sip: str) -> bool:
-    with sqlite3.connect(database) as db:
-        query = "SELECT COUNT(*) FROM appws_livesession WHERE sip = ?"
-        found: int = db.execute(query, (sip,)).fetchone()[0]
-        return found > 0
+def has_session(database: str, sip: str) -> bool:
+    query = "SELECT COUNT(*) FROM appws_livesession WHERE sip = %s"
+    ((found,),) = e2e_rows(database, query, (sip,))
+    return bool(found > 0)
 
 
 class RawClient:
@@ -167,7 +166,7 @@ async def keep_asking(ws: Any, done: asyncio.Event) -> int:
     return count
 
 
-async def wait_until_gone(database: Path, sip: str, within: float) -> float:
+async def wait_until_gone(database: str, sip: str, within: float) -> float:
     """Poll the server's session rows; return how long it took for ``sip``'s to go."""
     start = time.monotonic()
     while has_session(database, sip):

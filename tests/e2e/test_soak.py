@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from appws import protocol
 from appws.testing import RedisServer
 from tests.conftest import require_tool
 from tests.e2e.daphne import DaphneProcess, services_server
+from tests.e2e.databases import e2e_database, e2e_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -46,8 +46,8 @@ SETTLE_SECONDS = 20  # bound on waiting for the server to finish closing session
 
 
 @pytest.fixture
-def soak_server(tmp_path: Path) -> Iterator[tuple[DaphneProcess, Path]]:
-    database = tmp_path / "db.sqlite3"
+def soak_server(tmp_path: Path) -> Iterator[tuple[DaphneProcess, str]]:
+    database = e2e_database(tmp_path)
     with (
         RedisServer(require_tool("redis-server", "redis-server")) as cache,
         services_server(database, {"APPWS_CACHE_URL": cache.url}) as server,
@@ -94,10 +94,9 @@ async def run_cycles(url: str, first: int, count: int) -> None:
     await asyncio.gather(*(worker(offset) for offset in range(WORKERS)))
 
 
-def session_rows(database: Path) -> int:
-    with sqlite3.connect(database) as db:
-        count: int = db.execute("SELECT COUNT(*) FROM appws_livesession").fetchone()[0]
-        return count
+def session_rows(database: str) -> int:
+    ((count,),) = e2e_rows(database, "SELECT COUNT(*) FROM appws_livesession")
+    return int(count)
 
 
 def open_fds(pid: int) -> int:

@@ -12,12 +12,13 @@ import websockets
 from appws.testing import DaphneProcess, RedisServer, free_port, wait_for_port
 from tests.conftest import require_tool
 from tests.e2e.daphne import ROOT, migrate
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_daphne_serves_a_project_and_stops_on_leaving(tmp_path) -> None:
-    env = {"APPWS_DEMO_DB": str(tmp_path / "db.sqlite3")}
+    env = {"APPWS_DEMO_DB": e2e_database(tmp_path)}
     migrate({"DJANGO_SETTINGS_MODULE": "demo_site.settings", **env})
     with DaphneProcess(
         "demo_site.asgi:application", settings="demo_site.settings", env=env, cwd=ROOT

@@ -9,12 +9,13 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from tests.e2e.daphne import DaphneProcess
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_daphne_refuses_an_unknown_app_path_with_403(tmp_path: Path) -> None:
-    env = {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "APPWS_DEMO_DB": str(tmp_path / "db")}
+    env = {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "APPWS_DEMO_DB": e2e_database(tmp_path)}
     server = DaphneProcess(env=env).start()
     try:
         with pytest.raises(InvalidStatus) as refused:

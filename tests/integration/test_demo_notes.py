@@ -53,6 +53,20 @@ async def test_add_list_and_watch(provisioned):
     await writer.disconnect()
 
 
+async def test_a_display_name_longer_than_the_author_column_is_cut_on_every_database(
+    provisioned,
+):
+    from appws.models import App
+
+    row = await App.objects.aget(name="notes")
+    password = await sync_to_async(row.get_password)()
+    comm = AppwsCommunicator(application, "/apps/notes")
+    assert (await comm.login("notes", password, sip="alice", dn="A" * 300))["ok"] is True
+    reply = await comm.request({"mt": "AddNote", "text": "long name"})
+    assert reply["note"]["author"] == "A" * 255
+    await comm.disconnect()
+
+
 async def test_only_notes_admin_deletes(provisioned):
     user = await open_app("notes")
     admin = await open_app("notes-admin")

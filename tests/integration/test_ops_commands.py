@@ -124,6 +124,16 @@ def test_appws_sessions_list_and_sweep():
 
 
 @pytest.mark.django_db
+def test_appws_sessions_lists_newest_first_and_the_last_made_first_among_equals():
+    # Both rows have the same connected_at: without a tie-break PostgreSQL returns them
+    # as they lie on disk, and an update (the heartbeat's last_activity) moves a row.
+    make_rows()
+    LiveSession.objects.filter(sip="ghost").update(last_activity=timezone.now())
+    listed = [row["user"] for row in json.loads(run("appws_sessions", "--json"))]
+    assert listed == ["ghost@example.com", "alice@example.com"]
+
+
+@pytest.mark.django_db
 def test_appws_sessions_disconnect_needs_a_selection(same_process_layer):
     make_rows()
     with pytest.raises(CommandError, match="--app, --sip, or --all"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -63,6 +65,63 @@ async def test_a_pbx_connecting_again_replaces_its_older_connection() -> None:
     await older.disconnect()
     assert [row.channel_name for row in await rows()] == [newer.channel]
     await newer.disconnect()
+
+
+async def test_of_two_rows_of_one_pbx_written_at_once_the_newer_stays() -> None:
+    # PostgreSQL hands out primary keys before commits: another process's row can hold the
+    # higher pk yet be visible before ours is written (pk 10**6 here, SQLite's next pk
+    # is above it). The row with the higher pk stays; the other session is told to end.
+    await sync_to_async(row_of_another_process)("otherhost", "other!1", timezone.now())
+    await PbxConnection.objects.filter(channel_name="other!1").aupdate(id=10**6)
+    pbx = await StandIn().connect()
+    [row] = await rows()
+    ours_gave_way = row.channel_name == "other!1"
+    assert ours_gave_way == (row.pk == 10**6)
+    if ours_gave_way:
+        assert await pbx.next_event() == events.pbx_replaced()
+    await pbx.disconnect()
+
+
+@pytest.mark.parametrize("field", ["pbx", "version", "apis"])
+async def test_a_pbx_info_holding_a_nul_is_ignored_on_every_database(
+    connect: Any, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    # PostgreSQL stores no NUL: the PBX's row would fail there and be written on SQLite.
+    comm = await connect(
+        "/apps/pbxapp", login=("pbxapp", "pwd"), domain="example.com", sip="pbxapp-obj",
+        info={"appobj": "pbxapp-obj"},
+    )  # fmt: skip
+    info = {"mt": "PbxInfo", "pbx": "pbx-main", "apis": ["PbxApi"], "version": "14r2"}
+    info[field] = ["Pbx\x00Api"] if field == "apis" else "x\x00y"
+    with caplog.at_level(logging.WARNING):
+        await comm.send_json_to(info)
+        assert await comm.receive_nothing()
+    assert (await comm.request({"mt": "Session"}))["pbxInfo"] is None
+    assert await rows() == []
+    assert any(
+        f"PbxInfo '{field}' must not contain a NUL" in r.getMessage() for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize("field", ["pbx", "pbxDns", "version", "build", "sip"])
+async def test_a_pbx_info_longer_than_its_row_takes_is_ignored_on_every_database(
+    connect: Any, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    # PostgreSQL refuses text over a column's length (255), where SQLite stores it.
+    sip = "s" * 256 if field == "sip" else "pbxapp-obj"
+    comm = await connect(
+        "/apps/pbxapp", login=("pbxapp", "pwd"), domain="example.com", sip=sip,
+        info={"appobj": sip},
+    )  # fmt: skip
+    info = {"mt": "PbxInfo", "pbx": "pbx-main", "apis": ["PbxApi"], "version": "14r2"}
+    if field != "sip":
+        info[field] = "x" * 256
+    with caplog.at_level(logging.WARNING):
+        await comm.send_json_to(info)
+        assert await comm.receive_nothing()
+    assert (await comm.request({"mt": "Session"}))["pbxInfo"] is None
+    assert await rows() == []
+    assert any("longer than 255" in r.getMessage() for r in caplog.records)
 
 
 async def test_other_pbxs_and_app_objects_are_not_replaced() -> None:

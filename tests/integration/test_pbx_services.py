@@ -168,6 +168,24 @@ async def test_bad_entries_are_skipped_and_logged_quoted(stored, caplog) -> None
     await session.close()
 
 
+async def test_entries_holding_a_nul_are_skipped_on_every_database(stored, caplog) -> None:
+    # PostgreSQL's JSON stores no NUL: one would fail the whole row's services there.
+    session = await pbx_session()
+    request = await subscribed(session)
+    bad = [
+        {**THIRD, "name": "third\x00"},
+        {**THIRD, "title": "Th\x00ird"},
+        {**OTHER, "name": "o", "info": {"com.example\x00api": {}}},
+    ]
+    with caplog.at_level(logging.WARNING, logger="appws.pbx"):
+        await send_info(session, request, [OTHER, *bad])
+        await asyncio.wait_for(stored.get(), 3)
+    assert await row_services() == [OTHER]
+    [record] = [r for r in caplog.records if "ServicesInfo skipped" in r.getMessage()]
+    assert "3 entries" in record.getMessage() and "holds a NUL character" in record.getMessage()
+    await session.close()
+
+
 async def test_a_huge_list_is_cut_at_the_limit(stored) -> None:
     session = await pbx_session()
     many = [{"name": f"s{n}", "url": f"wss://x/apps/s{n}"} for n in range(entries.MAX_SERVICES + 5)]

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from appws.models import PbxUser
+from appws.models import PbxUser, PbxUserEmail, PbxUserGroup
 from appws.pbx.users.rows import clean_row
 from appws.pbx.users.store import ReplicaKey, begin_copy, finish_copy, write_copy_rows
 from appws.testing.fakepbx.users import new_user
@@ -66,6 +66,20 @@ def test_users_of_one_pbx_as_json(two_pbxs: object) -> None:
     assert bob["user"] is None
     assert json.loads(run("--json", "users", "--pbx", "pbx2.example.com"))[0]["pbx"] == "pbx2"
     assert SECRET not in run("users", "--json")
+
+
+def test_users_are_listed_by_name_with_emails_and_groups_in_the_pbx_order() -> None:
+    emails = [{"email": "z@example.com"}, {"email": "a@example.com"}]
+    groups = [{"name": "zeta", "mode": "active"}, {"name": "alpha", "mode": "active"}]
+    replicate("pbx1", new_user("bob", emails=emails, grps=groups), new_user("al"))
+    # An update moves a row on PostgreSQL: a list without an explicit order changes with it.
+    PbxUserEmail.objects.filter(email="z@example.com").update(email="z@example.com")
+    PbxUserGroup.objects.filter(name="zeta").update(name="zeta")
+    PbxUser.objects.filter(h323="al").update(cn="Al")
+    (replica,) = json.loads(run("users", "--json"))
+    assert [user["h323"] for user in replica["users"]] == ["al", "bob"]
+    assert replica["users"][1]["emails"] == ["z@example.com", "a@example.com"]
+    assert [group["name"] for group in replica["users"][1]["groups"]] == ["zeta", "alpha"]
 
 
 def test_an_unknown_pbx_is_bad_usage() -> None:

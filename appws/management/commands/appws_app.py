@@ -210,8 +210,12 @@ class Command(BaseCommand):
     def _list(self, options: dict[str, Any]) -> None:
         from appws.live_sessions import live_session_count
 
-        apps = App.objects.annotate(live_sessions=live_session_count()).prefetch_related(
-            "permissions__content_type"
+        # Explicit: Django drops Meta.ordering from a query with GROUP BY (the count), and
+        # PostgreSQL then returns the groups in any order.
+        apps = (
+            App.objects.annotate(live_sessions=live_session_count())
+            .order_by("name")
+            .prefetch_related("permissions__content_type")
         )
         rows: list[dict[str, Any]] = [
             {

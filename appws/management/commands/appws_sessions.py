@@ -35,7 +35,10 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="list as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sessions: QuerySet[LiveSession] = LiveSession.objects.select_related("server")
+        # Newest first as in the admin; the pk decides between sessions of the same instant.
+        sessions: QuerySet[LiveSession] = LiveSession.objects.select_related("server").order_by(
+            "-connected_at", "-pk"
+        )
         if options["app"]:
             sessions = sessions.filter(app_name=options["app"])
         if options["sip"]:

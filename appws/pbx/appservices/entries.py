@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from appws.protocol.storable import has_nul
+
 __all__ = ["MAX_FIELD", "MAX_INFO", "MAX_SERVICES", "Cleaned", "clean_entry", "clean_services"]
 
 #: At most this many services are kept from one ServicesInfo; the rest are skipped.
@@ -51,6 +53,9 @@ def clean_entry(entry: Any) -> dict[str, Any]:
         raise ValueError(f"service {name[:100]!r} has an info that is no object")
     if len(json.dumps(info, separators=(",", ":"))) > MAX_INFO:
         raise ValueError(f"service {name[:100]!r} has an info over {MAX_INFO} characters")
+    if has_nul([name, url, title, dict(info)]):
+        # Stored in the PBX's row (JSON), which PostgreSQL would refuse whole.
+        raise ValueError(f"service {name[:100]!r} holds a NUL character")
     return {"name": name, "title": title, "url": url, "info": dict(info)}
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from appws.protocol.storable import has_nul
+
 __all__ = [
     "DEFAULT_COLUMNS",
     "MAX_LENGTHS",
@@ -117,7 +119,7 @@ def clean_row(columns: Mapping[str, Any], *, max_bytes: int) -> UserRow:
         raise BadRow(f"the row has {size} bytes, more than the limit of {max_bytes}")
     raw = strip_secrets(columns)
     # PostgreSQL stores no NUL character, in text or JSON: one would fail the whole batch.
-    if _has_nul(raw):
+    if has_nul(raw):
         raise BadRow("the row holds a NUL character")
     for name in _STRINGS:
         _check(raw, name, str, "a string")
@@ -138,16 +140,6 @@ def clean_row(columns: Mapping[str, Any], *, max_bytes: int) -> UserRow:
         raw=raw,
         **strings,
     )
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 def _check(raw: Mapping[str, Any], name: str, kind: type, wanted: str) -> None:
