@@ -15,6 +15,7 @@ from tests.conftest import require_tool
 from tests.e2e.browser import CHROMIUM_FLAGS
 from tests.e2e.daphne import ROOT, provisioned_demo
 from tests.e2e.daphne import manage as run_manage
+from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ def test_the_list_changes_without_a_reload_as_the_pbx_changes(tmp_path: Path) ->
     users = tmp_path / "pbx_users.json"
     users.write_text((ROOT / "demo_site" / "pbx_users.json").read_text())
     env = {"NOTES_PBX_PASSWORD": PASSWORD}
-    with provisioned_demo(tmp_path / "db.sqlite3") as site, sync_playwright() as playwright:
+    with provisioned_demo(e2e_database(tmp_path)) as site, sync_playwright() as playwright:
         env.update(site.env)
         run_manage(
             env, "appws_app", "set-password", "notes", "--password-env", "NOTES_PBX_PASSWORD"
