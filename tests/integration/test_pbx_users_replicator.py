@@ -255,3 +255,30 @@ async def test_a_new_pbx_info_starts_a_new_copy(store):
     ]
     assert ("set_running", KEY, False) in store.calls[:-4]
     await pbx.close()
+
+
+async def test_more_users_changed_than_the_queue_holds_copies_afresh(store, monkeypatch, caplog):
+    monkeypatch.setattr(replicator, "limits", Limits(10, 1, 4096, live_waiting=2))
+    pbx = await replicating_pbx()
+    start = await pbx.receive()
+    await pbx.answer(start, columns={})
+    request = await pbx.receive()
+    # Three users change while the copy runs: more than the queue holds.
+    for name in ("carol", "dave", "erin"):
+        await live(pbx, "ReplicateAdd", new_user(name), start["src"])
+    await pbx.answer(request)  # the copy had no rows
+    # What waited is dropped, and a fresh copy brings the replica up to date.
+    carol, dave, erin = (new_user(name) for name in ("carol", "dave", "erin"))
+    await serve_copy(pbx, [carol, dave, erin])
+    await store.wait_for("finish_copy", 2)
+    assert [call for call in store.calls if call[0] in ("begin_copy", "apply_rows")] == [
+        ("begin_copy", KEY, "pbxapp", 1),
+        ("begin_copy", KEY, "pbxapp", 2),
+    ]
+    assert sorted(row.h323 for row in store.rows.values()) == ["carol", "dave", "erin"]
+    assert "more than 2 users changed before their changes were written" in caplog.text
+    # Live changes are followed again after the second copy.
+    await live(pbx, "ReplicateDel", {"guid": dave["guid"]}, start["src"])
+    await store.wait_for("delete_rows")
+    assert sorted(row.h323 for row in store.rows.values()) == ["carol", "erin"]
+    await pbx.close()

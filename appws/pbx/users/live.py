@@ -5,12 +5,18 @@ block); the replication takes what waits in one go once its initial copy is
 written, and turns it into :class:`Change` runs: consecutive adds and updates are
 one upsert, consecutive deletes one delete, so the order of the PBX is kept while
 many changes cost few transactions.
+
+Every live message carries the whole row (or, to delete it, its ``guid``), so only
+the last one waiting for a user matters: the queue keeps one per ``guid``, and holds
+at most one message per user of the PBX. Beyond ``limit`` users waiting it keeps
+nothing and says :attr:`LiveQueue.overflowed`: a fresh initial copy then brings the
+replica up to date (its sweep included), in bounded memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,34 +24,59 @@ from typing import Any
 from appws.pbx.users.intake import RowIntake
 from appws.pbx.users.rows import UserRow
 
-__all__ = ["LIVE_MTS", "Change", "LiveQueue", "changes"]
+__all__ = ["LIVE_MTS", "MAX_WAITING", "Change", "LiveQueue", "changes"]
 
 #: The live messages of ``PbxTableUsers``.
 LIVE_MTS = ("ReplicateAdd", "ReplicateUpdate", "ReplicateDel")
 
 
-class LiveQueue:
-    """The live messages not yet applied, oldest first."""
+#: Users with a live change waiting, at most, before the replication copies afresh.
+MAX_WAITING = 100_000
 
-    def __init__(self) -> None:
-        self._messages: deque[dict[str, Any]] = deque()
+
+class LiveQueue:
+    """The live messages not yet applied, the last one per user, oldest first."""
+
+    def __init__(self, limit: int = MAX_WAITING) -> None:
+        self.limit = limit
+        # Insertion-ordered: a user's newer message moves it to the end.
+        self._messages: dict[object, dict[str, Any]] = {}
+        self._keys = itertools.count()  # for messages without a usable guid
         self._ready = asyncio.Event()
+        #: More than ``limit`` users waited: what waited was dropped, copy afresh.
+        self.overflowed = False
 
     def push(self, message: dict[str, Any]) -> None:
         """Keep ``message`` (called in the session's reader)."""
-        self._messages.append(message)
+        columns = message.get("columns")
+        guid = columns.get("guid") if isinstance(columns, dict) else None
+        key: object = guid.lower() if isinstance(guid, str) else next(self._keys)
+        if self._messages.pop(key, None) is None and len(self._messages) >= self.limit:
+            self._messages.clear()
+            self.overflowed = True
+        self._messages[key] = message
         self._ready.set()
 
     def __len__(self) -> int:
         return len(self._messages)
 
+    def restart(self) -> None:
+        """A fresh copy starts: what waits is older than it, and dropped."""
+        self._messages.clear()
+        self.overflowed = False
+
     async def take(self, limit: int) -> list[dict[str, Any]]:
-        """Wait for a message; return it and those waiting behind it, ``limit`` at most."""
-        while not self._messages:
+        """Wait for a message; return it and those waiting behind it, ``limit`` at most.
+
+        Returns nothing at once when the queue :attr:`overflowed`.
+        """
+        while not self._messages and not self.overflowed:
             self._ready.clear()
             await self._ready.wait()
-        count = min(max(1, limit), len(self._messages))
-        return [self._messages.popleft() for _ in range(count)]
+        if self.overflowed:
+            return []
+        taken = list(itertools.islice(self._messages, max(1, limit)))
+        return [self._messages.pop(key) for key in taken]
 
 
 @dataclass

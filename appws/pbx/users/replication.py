@@ -19,7 +19,7 @@ from typing import Protocol
 
 from appws.exceptions import PeerError, PeerTimeout, SessionEnded
 from appws.pbx.users.intake import RowIntake
-from appws.pbx.users.live import LIVE_MTS, Change, LiveQueue, changes
+from appws.pbx.users.live import LIVE_MTS, MAX_WAITING, Change, LiveQueue, changes
 from appws.pbx.users.rows import UserRow
 from appws.pbx.users.store import ReplicaKey, SweepOutcome
 from appws.pbx.users.writer import BatchWriter, InFlight
@@ -57,11 +57,13 @@ class Store(Protocol):
 
 @dataclass(frozen=True)
 class Limits:
-    """Sizes of a replication: rows per transaction, batches waiting, bytes per row."""
+    """Sizes of a replication: rows per transaction, batches waiting, bytes per row, and
+    users with a live change waiting before it copies afresh."""
 
     batch_rows: int
     queued_batches: int
     max_row_bytes: int
+    live_waiting: int = MAX_WAITING
 
 
 class Replication:
@@ -88,12 +90,20 @@ class Replication:
 
     async def run(self) -> None:
         """Copy, then apply live changes until cancelled (the PBX went away)."""
-        live = LiveQueue()
+        live = LiveQueue(self.limits.live_waiting)
         listener = self.conn.listen_peer(API, LIVE_MTS, live.push)
         try:
             await self._calls.run(self.store.set_running, self.key, True, self.app)
-            if await self._copy():
+            while await self._copy():
                 await self._follow(live)
+                # More users changed than the queue holds: copy afresh (and sweep).
+                logger.warning(
+                    "PBX %r: more than %d users changed before their changes were written: "
+                    "copying its users afresh",
+                    self._name,
+                    live.limit,
+                )
+                live.restart()
         except SessionEnded:
             pass  # the session's end stops it, as the PBX going away does
         except Exception:
@@ -173,7 +183,8 @@ class Replication:
         return write
 
     async def _follow(self, live: LiveQueue) -> None:
-        """Apply live changes as they come, those waiting together (never returns)."""
+        """Apply live changes as they come, those waiting together, until the queue
+        overflowed."""
         store, key = self.store, self.key
 
         def apply(runs: list[Change], skipped: int) -> None:
@@ -187,5 +198,7 @@ class Replication:
 
         while True:
             messages = await live.take(self.limits.batch_rows)
+            if live.overflowed:
+                return
             runs = changes(messages, self._intake)
             await self._calls.run(apply, runs, self._intake.take_skipped())
