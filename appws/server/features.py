@@ -26,6 +26,7 @@ from appws.server.peersubscription import PeerSubscription
 __all__ = [
     "Feature",
     "FeatureBase",
+    "FeatureTasks",
     "PeerSession",
     "deliver_event",
     "register",
@@ -90,6 +91,40 @@ class FeatureBase:
 
     async def feature_event(self, conn: PeerSession, event: Mapping[str, Any]) -> None:
         return None
+
+
+class FeatureTasks:
+    """A feature's task on each PBX session: started in ``pbx_connected``, stopped (and
+    awaited) in ``pbx_disconnected``, forgotten when it ends by itself."""
+
+    def __init__(self) -> None:
+        # By channel name: the task of each session of this process.
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, conn: PeerSession, work: Coroutine[Any, Any, None], name: str) -> bool:
+        """Run ``work`` as ``conn``'s task of this feature; False once the session ended."""
+        task = conn.start_task(work, name)
+        if task is None:
+            return False
+        channel = conn.channel_name
+        self._tasks[channel] = task
+        task.add_done_callback(lambda done: self._forget(channel, done))
+        return True
+
+    async def stop(self, conn: PeerSession) -> None:
+        """Cancel ``conn``'s task of this feature and wait for its end (not its error)."""
+        task = self._tasks.pop(conn.channel_name, None)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+
+    def running(self) -> list[asyncio.Task[None]]:
+        """The tasks running now, one per session (for tests and diagnostics)."""
+        return list(self._tasks.values())
+
+    def _forget(self, channel: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(channel) is task:
+            del self._tasks[channel]
 
 
 _FEATURES: list[Feature] = []

@@ -157,3 +157,38 @@ async def test_app_info_says_presence_for_badge_apps_only():
         assert reply["info"].get("presence") is presence
         assert reply["info"]["hidden"] is False  # the rest of the info kept
         await comm.disconnect()
+
+
+async def test_feature_tasks_one_per_session_stopped_and_forgotten(feature):
+    from appws.server.features import FeatureTasks
+
+    pbx = await pbx_login()
+    assert await feature.results.get() == "connected"
+    tasks = FeatureTasks()
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    assert tasks.start(feature.session, forever(), "forever") is True
+    assert len(tasks.running()) == 1
+    await asyncio.wait_for(started.wait(), 2)
+    await tasks.stop(feature.session)  # cancelled, and awaited
+    assert stopped.is_set() and tasks.running() == []
+
+    async def brief() -> None:
+        return None
+
+    assert tasks.start(feature.session, brief(), "brief") is True
+    [task] = tasks.running()
+    forgotten = asyncio.Event()
+    # Done callbacks run in the order added: FeatureTasks's own has run before this one.
+    task.add_done_callback(lambda done: forgotten.set())
+    await asyncio.wait_for(forgotten.wait(), 2)
+    assert tasks.running() == []  # ended by itself: forgotten
+    await pbx.close()
+    assert tasks.start(feature.session, brief(), "late") is False

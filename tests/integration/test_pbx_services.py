@@ -218,7 +218,7 @@ async def test_without_the_api_or_with_track_services_off_nothing_is_asked() -> 
 async def test_a_refused_subscription_is_logged_and_the_session_goes_on(caplog) -> None:
     session = await pbx_session()
     request = await session.receive()
-    [following] = services_feature._tasks.values()
+    [following] = services_feature._tasks.running()
     with caplog.at_level(logging.WARNING, logger="appws.pbx"):
         await session.answer(request, error="forbidden", errorText="not for you")
         await asyncio.wait_for(following, 3)  # it ends, not the session

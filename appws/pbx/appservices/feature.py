@@ -9,7 +9,6 @@ a browser sending ``ServicesInfo`` reaches none of this.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -19,7 +18,7 @@ from appws.exceptions import PeerError, PeerSubscriptionOverflow, PeerTimeout, S
 from appws.pbx.appservices.entries import clean_services
 from appws.pbx.registry import registry
 from appws.protocol import PbxInfo
-from appws.server.features import FeatureBase, PeerSession
+from appws.server.features import FeatureBase, FeatureTasks, PeerSession
 
 __all__ = ["API", "ServicesFeature", "services_feature"]
 
@@ -37,28 +36,17 @@ class ServicesFeature(FeatureBase):
 
     def __init__(self) -> None:
         # By channel name: the subscription task of each PBX session of this process.
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks = FeatureTasks()
 
     async def pbx_connected(self, conn: PeerSession, pbx: PbxInfo) -> None:
         """Start following the PBX's services, as a task of the session."""
         if API not in pbx.apis or not getattr(type(conn), "track_services", True):
             return
-        channel = conn.channel_name
-        task = conn.start_task(self._follow(conn, pbx), "pbx-services")
-        if task is not None:
-            self._tasks[channel] = task
-            task.add_done_callback(lambda done: self._forget(channel, done))
+        self._tasks.start(conn, self._follow(conn, pbx), "pbx-services")
 
     async def pbx_disconnected(self, conn: PeerSession, pbx: PbxInfo) -> None:
         """Stop following (a new ``PbxInfo`` starts again); the row goes with the registry."""
-        task = self._tasks.pop(conn.channel_name, None)
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-
-    def _forget(self, channel: str, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(channel) is task:
-            del self._tasks[channel]
+        await self._tasks.stop(conn)
 
     async def _follow(self, conn: PeerSession, pbx: PbxInfo) -> None:
         while True:

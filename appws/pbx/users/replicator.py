@@ -10,7 +10,6 @@ stops it when the PBX goes away (docs/pbx.md, "Replicating the PBX's users").
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -19,7 +18,7 @@ from appws.pbx.users.replication import API, Limits, Replication, Store
 from appws.pbx.users.rows import DEFAULT_COLUMNS
 from appws.pbx.users.store import ReplicaKey
 from appws.protocol import PbxInfo
-from appws.server.features import FeatureBase, PeerSession
+from appws.server.features import FeatureBase, FeatureTasks, PeerSession
 
 __all__ = ["BATCH_ROWS", "MAX_ROW_BYTES", "UserReplicator", "columns_of", "replicator"]
 
@@ -63,8 +62,7 @@ class UserReplicator(FeatureBase):
     ) -> None:
         self.store = store
         self.limits = Limits(batch_rows, queued_batches, max_row_bytes)
-        # By channel name: the replication task of each session of this process.
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks = FeatureTasks()
 
     async def pbx_connected(self, conn: PeerSession, pbx: PbxInfo) -> None:
         """Start replicating when the service asks for it and the PBX enables the API."""
@@ -89,23 +87,11 @@ class UserReplicator(FeatureBase):
             return
         key = ReplicaKey(pbx.identity.domain, pbx.identity.pbx)
         replication = Replication(conn, key, conn.session.app, columns, self.store, self.limits)
-        task = conn.start_task(replication.run(), "pbx-users")
-        if task is None:
-            return  # the session has ended already
-        channel = conn.channel_name
-        self._tasks[channel] = task
-        task.add_done_callback(lambda done: self._forget(channel, done))
+        self._tasks.start(conn, replication.run(), "pbx-users")
 
     async def pbx_disconnected(self, conn: PeerSession, pbx: PbxInfo) -> None:
         """Stop the session's replication; a write already started completes first."""
-        task = self._tasks.pop(conn.channel_name, None)
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-
-    def _forget(self, channel: str, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(channel) is task:
-            del self._tasks[channel]
+        await self._tasks.stop(conn)
 
 
 #: The one replicator of the process (``AppwsConfig.ready()`` registers it).
