@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -41,6 +42,7 @@ from django.utils import timezone
 
 from appws.conf import get_settings
 from appws.layer import events
+from appws.live_rows import RowWriter
 from appws.stale import STALE_AFTER_BEATS as STALE_AFTER_BEATS
 from appws.stale import asweep_stale_processes, delete_stale, leave_now
 from appws.stale import stale_cutoff as stale_cutoff
@@ -91,7 +93,6 @@ class _Registry:
         # Weak: a record of a consumer that was dropped without releasing it is no session.
         self.records: weakref.WeakSet[LiveRecord] = weakref.WeakSet()
         self.task: asyncio.Task[None] | None = None
-        self.server_pk: int | None = None
         self.last_beat = 0.0
         # The process is stopping: end_process() deletes every row at once.
         self.stopping = False
@@ -104,6 +105,17 @@ class _Registry:
         self._revived: list[LiveRecord] = []
         # Rows other than sessions' (PBX connections) keeping the process row alive.
         self.holds: set[ProcessHold] = set()
+        # Session rows are inserted and deleted in batches (appws.live_rows).
+        self.rows = RowWriter()
+
+    @property
+    def server_pk(self) -> int | None:
+        """This process's ``ServerProcess`` row (the row writer keeps it)."""
+        return self.rows.server_pk
+
+    @server_pk.setter
+    def server_pk(self, pk: int | None) -> None:
+        self.rows.server_pk = pk
 
     def _start_lock(self) -> asyncio.Lock:
         # One lock per event loop: a lock must not be shared across loops.
@@ -115,16 +127,21 @@ class _Registry:
     async def add(self, record: LiveRecord) -> None:
         if self.stopping:
             return  # the process is going away: its session is about to be ended
-        await self._start_beating()
-        await self._create(record, self.server_pk)
+        await self._start_beating(row_now=False)
+        await self._create(record)
         self.records.add(record)
 
-    async def _start_beating(self) -> None:
+    async def _start_beating(self, *, row_now: bool = True) -> None:
         # Logins overlap: only one of them may (re)start the heartbeat, and no row
         # may be written before the process row exists.
         async with self._start_lock():
             if self.task is None or self.task.done():
-                self.server_pk = await database_sync_to_async(_touch_server)()
+                if row_now or self.server_pk is None:
+                    self.server_pk = await database_sync_to_async(_touch_server)()
+                else:
+                    # The row most likely exists (it did when the heartbeat stopped):
+                    # the session's own insert checks that, in its transaction.
+                    self.rows.touch = functools.partial(_ensure_server, self.server_pk)
                 self.task = asyncio.get_running_loop().create_task(self._heartbeat())
 
     async def hold(self, holder: ProcessHold) -> int | None:
@@ -139,15 +156,12 @@ class _Registry:
         if not self.records and not self.holds:
             await self.stop_beating()
 
-    @staticmethod
-    async def _create(record: LiveRecord, server_pk: int | None) -> None:
+    async def _create(self, record: LiveRecord) -> None:
         record.pk = None
         record.created = created = asyncio.get_running_loop().create_future()
         try:
             groups = frozenset(record.groups)
-            record.pk = await database_sync_to_async(_create_row)(
-                {**record.fields, "server_id": server_pk, "groups": sorted(groups)}
-            )
+            record.pk = await self.rows.create({**record.fields, "groups": sorted(groups)})
             record.written = groups
         finally:
             created.set_result(None)
@@ -196,7 +210,7 @@ class _Registry:
         self.records.discard(record)
         pk, record.pk = record.pk, None
         if pk is not None and not self.stopping:
-            await database_sync_to_async(_delete_row)(pk)
+            await self.rows.delete(pk)
         if not self.records and not self.holds:
             await self.stop_beating()
 
@@ -246,7 +260,7 @@ class _Registry:
             # their groups: put both back.
             revived = self._revived = list(self.records)
             for record in revived:
-                await self._create(record, server_pk)
+                await self._create(record)
             for holder in list(self.holds):
                 await _revive(holder, server_pk)
         # Groups left since the last beat (and joins whose write failed).
@@ -331,13 +345,12 @@ def _touch_server() -> int:
     return int(server.pk)
 
 
-def _create_row(fields: dict[str, Any]) -> int:
-    from appws.models import App, LiveSession
+def _ensure_server(pk: int) -> int:
+    from appws.models import ServerProcess
 
-    now = timezone.now()
-    app = App.objects.filter(name=fields["app_name"]).first()
-    row = LiveSession.objects.create(connected_at=now, last_activity=now, app=app, **fields)
-    return int(row.pk)
+    if ServerProcess.objects.filter(pk=pk).update(last_seen=timezone.now()):
+        return pk
+    return _touch_server()  # removed meanwhile (judged stale while idle, or by hand)
 
 
 def _store_groups(groups: dict[int, list[str]]) -> None:
@@ -346,12 +359,6 @@ def _store_groups(groups: dict[int, list[str]]) -> None:
     # One UPDATE for the whole batch (a CASE over the primary keys).
     rows = [LiveSession(pk=pk, groups=names) for pk, names in groups.items()]
     LiveSession.objects.bulk_update(rows, ["groups"])
-
-
-def _delete_row(pk: int) -> None:
-    from appws.models import LiveSession
-
-    LiveSession.objects.filter(pk=pk).delete()
 
 
 async def _revive(holder: ProcessHold, server_pk: int) -> None:

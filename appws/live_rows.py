@@ -1,0 +1,176 @@
+"""Live-session rows written in batches: what waits meanwhile shares one transaction.
+
+Every ``database_sync_to_async`` call runs on the same database thread, and on
+SQLite each commit is a sync to disk: a login that waits for its row while
+another login's row is written would otherwise pay for its own hop and commit.
+:class:`RowWriter` collects the inserts (logins) and deletes (closes) that arrive
+while a write is under way and writes them next, together: one hop, one
+``SELECT`` of the Apps they name, one ``INSERT``, one ``DELETE``, one commit.
+Each caller still returns only once its own row is written (or its write failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import connection, transaction
+from django.utils import timezone
+
+
+@dataclass
+class _Batch:
+    creates: list[tuple[dict[str, Any], asyncio.Future[int]]] = field(default_factory=list)
+    deletes: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+
+
+class RowWriter:
+    """Writes LiveSession rows in batches, one writer task per event loop."""
+
+    def __init__(self) -> None:
+        self._batch = _Batch()
+        self._writer: asyncio.Task[None] | None = None
+        #: The process row the rows belong to (``ServerProcess``).
+        self.server_pk: int | None = None
+        #: Run first in the next batch, in its transaction: makes sure the process row
+        #: exists and returns its pk (a new one when it was gone).
+        self.touch: Callable[[], int] | None = None
+
+    async def create(self, fields: dict[str, Any]) -> int:
+        """Insert a row with ``fields`` (``app_name`` names its App); return its pk.
+
+        The row belongs to :attr:`server_pk` as it is when the batch is written.
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._start().creates.append((fields, future))
+        return await future
+
+    async def delete(self, pk: int) -> None:
+        """Delete the row ``pk``."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._start().deletes.append((pk, future))
+        await future
+
+    def _start(self) -> _Batch:
+        loop = asyncio.get_running_loop()
+        writer = self._writer
+        if writer is None or writer.done() or writer.get_loop() is not loop:
+            self._batch = _Batch()  # futures of another (closed) loop wait for nobody
+            self._writer = loop.create_task(self._write())
+        return self._batch
+
+    async def _write(self) -> None:
+        while self._batch.creates or self._batch.deletes:
+            batch, self._batch = self._batch, _Batch()
+            futures: list[asyncio.Future[Any]] = [f for _, f in batch.creates]
+            futures += [f for _, f in batch.deletes]
+            touch, self.touch = self.touch, None
+            try:
+                server_pk, pks, deleted = await database_sync_to_async(write_rows)(
+                    [fields for fields, _ in batch.creates],
+                    [pk for pk, _ in batch.deletes],
+                    self.server_pk,
+                    touch,
+                )
+            except asyncio.CancelledError:  # with the loop: nobody may wait forever
+                for future in futures:
+                    future.cancel()
+                raise
+            except Exception as error:
+                self.touch = self.touch or touch  # the next batch tries again
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            if touch is not None:
+                self.server_pk = server_pk
+            for (_, future), pk in zip(batch.creates, pks, strict=True):
+                if future.done():
+                    continue
+                if isinstance(pk, Exception):
+                    future.set_exception(pk)
+                else:
+                    future.set_result(pk)
+            for _, delete_future in batch.deletes:
+                if delete_future.done():
+                    continue
+                if isinstance(deleted, Exception):
+                    delete_future.set_exception(deleted)
+                else:
+                    delete_future.set_result(None)
+
+
+def write_rows(
+    creates: list[dict[str, Any]],
+    deletes: list[int],
+    server_pk: int | None,
+    touch: Callable[[], int] | None = None,
+) -> tuple[int | None, list[int | Exception], Exception | None]:
+    """Insert ``creates`` and delete ``deletes`` in one transaction, after ``touch``.
+
+    Returns the process row's pk (``touch``'s, if given), each insert's pk or
+    error, and the deletes' error. If the batch fails as a whole, each insert
+    is retried alone, so that one row that cannot be written (a duplicate
+    channel name) costs no other login. A failing ``touch`` raises.
+    """
+    try:
+        with transaction.atomic():
+            if touch is not None:
+                server_pk = touch()
+            pks: list[int | Exception] = list(_insert(creates, server_pk))
+            _delete(deletes)
+        return server_pk, pks, None
+    except Exception:
+        if touch is None and len(creates) + bool(deletes) <= 1:
+            raise
+    if touch is not None:
+        with transaction.atomic():
+            server_pk = touch()
+    alone: list[int | Exception] = []
+    for fields in creates:
+        try:
+            with transaction.atomic():
+                alone.extend(_insert([fields], server_pk))
+        except Exception as error:
+            alone.append(error)
+    try:
+        _delete(deletes)
+    except Exception as error:
+        return server_pk, alone, error
+    return server_pk, alone, None
+
+
+def _insert(creates: list[dict[str, Any]], server_pk: int | None) -> list[int]:
+    from appws.models import App, LiveSession
+
+    if not creates:
+        return []
+    names = {fields["app_name"] for fields in creates}
+    # One look-up for the batch: App rows (if any; settings Apps may have none) by name.
+    app_pks = dict(App.objects.filter(name__in=names).values_list("name", "pk"))
+    now = timezone.now()
+    rows = [
+        LiveSession(
+            connected_at=now,
+            last_activity=now,
+            app_id=app_pks.get(fields["app_name"]),
+            **{**fields, "server_id": server_pk},
+        )
+        for fields in creates
+    ]
+    if connection.features.can_return_rows_from_bulk_insert:
+        LiveSession.objects.bulk_create(rows)
+    else:  # MySQL, MariaDB < 10.5: no primary keys back from a bulk insert
+        for row in rows:
+            row.save(force_insert=True)
+    return [int(row.pk) for row in rows]
+
+
+def _delete(pks: list[int]) -> None:
+    from appws.models import LiveSession
+
+    if pks:
+        LiveSession.objects.filter(pk__in=pks).delete()
