@@ -1,0 +1,109 @@
+"""Live-session rows are written in batches: statements and commits per login."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db.backends import utils
+from django.utils import timezone
+
+from appws import live_sessions
+from appws.live_rows import RowWriter
+from appws.models import LiveSession, ServerProcess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SQL query run, from whichever thread (the database thread's too).
+
+    Transaction control (SQLite's ``BEGIN``) is left out: other databases send none.
+    """
+    seen: list[str] = []
+    execute = utils.CursorWrapper.execute
+
+    def counting(self: Any, sql: str, params: Any = None) -> Any:
+        if sql.split()[0] in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            seen.append(sql)
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(utils.CursorWrapper, "execute", counting)
+    yield seen
+
+
+def _server() -> int:
+    now = timezone.now()
+    return int(
+        ServerProcess.objects.create(
+            ident="h:1:x", hostname="h", pid=1, started=now, last_seen=now
+        ).pk
+    )
+
+
+def _fields(n: int) -> dict[str, Any]:
+    return {"channel_name": f"chan!{n}", "app_name": "notes", "sip": f"user{n}", "groups": []}
+
+
+async def test_logins_waiting_together_share_one_insert(statements):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    statements.clear()
+    pks = await asyncio.gather(*(writer.create(_fields(n)) for n in range(5)))
+    # The batch's App look-up and its one INSERT; not a look-up and an insert per login.
+    assert [sql.split()[0] for sql in statements] == ["SELECT", "INSERT"]
+    assert len(set(pks)) == 5
+    assert await LiveSession.objects.filter(pk__in=pks).acount() == 5
+    statements.clear()
+    await asyncio.gather(*(writer.delete(pk) for pk in pks))
+    assert [sql.split()[0] for sql in statements] == ["DELETE"]
+    assert not await LiveSession.objects.aexists()
+
+
+async def test_a_row_that_cannot_be_written_costs_no_other_login():
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    first = await writer.create(_fields(1))
+    results = await asyncio.gather(
+        writer.create(_fields(1)),  # the same channel name: refused by the unique index
+        writer.create(_fields(2)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Exception)
+    assert isinstance(results[1], int)
+    rows = {row.sip async for row in LiveSession.objects.all()}
+    assert rows == {"user1", "user2"}
+    assert first != results[1]
+
+
+async def test_a_login_after_the_heartbeat_stopped_costs_no_extra_hop(
+    connect, settings, statements
+):
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
+    first = await connect(login=("notes", "notes-secret"), sip="first")
+    await first.disconnect()
+    assert live_sessions._registry.task is None  # the process held nothing: it stopped beating
+    statements.clear()
+    second = await connect(login=("notes", "notes-secret"), sip="second")
+    on_process = [sql for sql in statements if "appws_serverprocess" in sql]
+    # The process row is touched in the login's own transaction: one UPDATE, no
+    # get_or_create (a SELECT and an UPDATE on a hop of their own).
+    assert [sql.split()[0] for sql in on_process] == ["UPDATE"]
+    assert [row.sip async for row in LiveSession.objects.all()] == ["second"]
+    await second.disconnect()
+
+
+async def test_a_login_after_its_process_row_went_makes_a_new_one(connect, settings):
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True}
+    first = await connect(login=("notes", "notes-secret"), sip="first")
+    await first.disconnect()
+    await ServerProcess.objects.all().adelete()  # swept while idle, or deleted by hand
+    second = await connect(login=("notes", "notes-secret"), sip="second")
+    row = await LiveSession.objects.select_related("server").aget()
+    assert row.sip == "second"
+    assert row.server.ident == live_sessions.PROCESS_IDENT
+    await second.disconnect()
