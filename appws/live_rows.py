@@ -7,6 +7,9 @@ another login's row is written would otherwise pay for its own hop and commit.
 while a write is under way and writes them next, together: one hop, one
 ``SELECT`` of the Apps they name, one ``INSERT``, one ``DELETE``, one commit.
 Each caller still returns only once its own row is written (or its write failed).
+
+A row may ask for its session's Django user to be found on the way (``MAP_USERS``
+with the default ``get_user``): the batch looks its users up in one ``SELECT``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
+
+#: The key of a row's fields that asks for the user named by it (``USERNAME_FIELD``).
+LOOK_UP_USER = "user_lookup"
+
+#: A written row: its pk, and the user it looked up (None: none, or none asked for).
+Created = tuple[int, Any]
 
 
 @dataclass
 class _Batch:
-    creates: list[tuple[dict[str, Any], asyncio.Future[int]]] = field(default_factory=list)
+    creates: list[tuple[dict[str, Any], asyncio.Future[Created]]] = field(default_factory=list)
     deletes: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
 
 
@@ -39,12 +49,13 @@ class RowWriter:
         #: exists and returns its pk (a new one when it was gone).
         self.touch: Callable[[], int] | None = None
 
-    async def create(self, fields: dict[str, Any]) -> int:
-        """Insert a row with ``fields`` (``app_name`` names its App); return its pk.
+    async def create(self, fields: dict[str, Any]) -> Created:
+        """Insert a row with ``fields`` (``app_name`` names its App); return its pk and user.
 
         The row belongs to :attr:`server_pk` as it is when the batch is written.
+        With ``fields[LOOK_UP_USER]``, its ``user`` is the active user of that name.
         """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Created] = asyncio.get_running_loop().create_future()
         self._start().creates.append((fields, future))
         return await future
 
@@ -108,7 +119,7 @@ def write_rows(
     deletes: list[int],
     server_pk: int | None,
     touch: Callable[[], int] | None = None,
-) -> tuple[int | None, list[int | Exception], Exception | None]:
+) -> tuple[int | None, list[Created | Exception], Exception | None]:
     """Insert ``creates`` and delete ``deletes`` in one transaction, after ``touch``.
 
     Returns the process row's pk (``touch``'s, if given), each insert's pk or
@@ -120,7 +131,7 @@ def write_rows(
         with transaction.atomic():
             if touch is not None:
                 server_pk = touch()
-            pks: list[int | Exception] = list(_insert(creates, server_pk))
+            pks: list[Created | Exception] = list(_insert(creates, server_pk))
             _delete(deletes)
         return server_pk, pks, None
     except Exception:
@@ -129,7 +140,7 @@ def write_rows(
     if touch is not None:
         with transaction.atomic():
             server_pk = touch()
-    alone: list[int | Exception] = []
+    alone: list[Created | Exception] = []
     for fields in creates:
         try:
             with transaction.atomic():
@@ -143,7 +154,7 @@ def write_rows(
     return server_pk, alone, None
 
 
-def _insert(creates: list[dict[str, Any]], server_pk: int | None) -> list[int]:
+def _insert(creates: list[dict[str, Any]], server_pk: int | None) -> list[Created]:
     from appws.models import App, LiveSession
 
     if not creates:
@@ -151,22 +162,45 @@ def _insert(creates: list[dict[str, Any]], server_pk: int | None) -> list[int]:
     names = {fields["app_name"] for fields in creates}
     # One look-up for the batch: App rows (if any; settings Apps may have none) by name.
     app_pks = dict(App.objects.filter(name__in=names).values_list("name", "pk"))
+    users = _users({fields.get(LOOK_UP_USER) or "" for fields in creates} - {""})
     now = timezone.now()
-    rows = [
-        LiveSession(
-            connected_at=now,
-            last_activity=now,
-            app_id=app_pks.get(fields["app_name"]),
-            **{**fields, "server_id": server_pk},
+    rows: list[Any] = []
+    found: list[Any] = []
+    for given in creates:
+        fields = dict(given)
+        name = fields.pop(LOOK_UP_USER, None)
+        if name is not None:
+            fields["user"] = users.get(name)
+        found.append(fields.get("user") if name is not None else None)
+        fields["server_id"] = server_pk
+        rows.append(
+            LiveSession(
+                connected_at=now,
+                last_activity=now,
+                app_id=app_pks.get(fields["app_name"]),
+                **fields,
+            )
         )
-        for fields in creates
-    ]
     if connection.features.can_return_rows_from_bulk_insert:
         LiveSession.objects.bulk_create(rows)
     else:  # MySQL, MariaDB < 10.5: no primary keys back from a bulk insert
         for row in rows:
             row.save(force_insert=True)
-    return [int(row.pk) for row in rows]
+    return [(int(row.pk), user) for row, user in zip(rows, found, strict=True)]
+
+
+def _users(names: set[str]) -> dict[str, Any]:
+    """The active users of these names, in one query (as ``default_user`` finds each)."""
+    if not names:
+        return {}
+    model = get_user_model()
+    field = model.USERNAME_FIELD
+    users = model._default_manager.filter(**{f"{field}__in": names, "is_active": True})
+    found: dict[str, Any] = {}
+    # ``first()``'s order: a USERNAME_FIELD that is not unique finds the same user.
+    for user in users if users.ordered else users.order_by("pk"):
+        found.setdefault(getattr(user, field), user)
+    return found
 
 
 def _delete(pks: list[int]) -> None:

@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from appws.conf import get_settings
 from appws.layer import events
+from appws.live_rows import LOOK_UP_USER as LOOK_UP_USER
 from appws.live_rows import RowWriter
 from appws.stale import STALE_AFTER_BEATS as STALE_AFTER_BEATS
 from appws.stale import asweep_stale_processes, delete_stale, leave_now
@@ -63,6 +64,8 @@ class LiveRecord:
     session is in (the consumer adds one before joining it, removes it after
     leaving it); ``written`` those the row lists. ``rejoin`` re-adds the
     session to its groups (after a sweep took it out while it was alive).
+    A name in ``fields[LOOK_UP_USER]`` has the row's first write find the
+    session's Django user by it; ``fields["user"]`` holds that user after.
     """
 
     fields: dict[str, Any]
@@ -161,7 +164,9 @@ class _Registry:
         record.created = created = asyncio.get_running_loop().create_future()
         try:
             groups = frozenset(record.groups)
-            record.pk = await self.rows.create({**record.fields, "groups": sorted(groups)})
+            record.pk, user = await self.rows.create({**record.fields, "groups": sorted(groups)})
+            if record.fields.pop(LOOK_UP_USER, None) is not None:
+                record.fields["user"] = user  # found once: a re-created row keeps it
             record.written = groups
         finally:
             created.set_result(None)

@@ -34,6 +34,7 @@ from appws.server.handlers import Handler, collect_handlers
 from appws.server.hooks import ServiceHooks
 from appws.server.intake import Intake
 from appws.server.limits import origin_allowed
+from appws.server.login import finds_user_later
 from appws.server.outgoing import FrameTooLarge, SendWindow, send_window_bytes
 from appws.server.pbxlife import PbxLife
 from appws.server.peer import PeerListener, PeerRequests
@@ -118,7 +119,7 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         # Before the reply: once a client is logged in, admins and App changes
         # must already find its row.
         fields = live_fields(session, self.channel_name, self.peer, type(self))
-        await self._tracking.start(session, fields)
+        await self._tracking.start(session, fields, find_user=finds_user_later(self, session))
         return True
 
     async def end(

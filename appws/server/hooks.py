@@ -52,6 +52,10 @@ class ServiceHooks:
         """
         return await default_user(session)
 
+    # The default is known to the login, which looks the user up with the
+    # session's row (appws.server.login.finds_user_later); an override is called.
+    get_user.finds_by_sip = True  # type: ignore[attr-defined]
+
     async def get_app_info(self, app: str) -> Mapping[str, Any]:
         """Called on ``AppInfo``: return the ``AppInfoResult`` payload for ``app``.
 

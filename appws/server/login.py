@@ -106,6 +106,8 @@ async def map_user(conn: Connection, session: Session) -> None:
         return  # the App object itself: no Django user stands behind it
     if not (options.map_users or options.require_user_access):
         return
+    if finds_user_later(conn, session):
+        return  # start_session finds it, with the live-session row
     session.user = user = await conn.get_user(session)
     if options.require_user_access:
         access = f"appws.open_{session.app}"
@@ -116,6 +118,23 @@ async def map_user(conn: Connection, session: Session) -> None:
             await sync_to_async(user.get_all_permissions)() if user is not None else set()
         )
         session.user_permissions = frozenset(granted)
+
+
+def finds_user_later(conn: Connection, session: Session) -> bool:
+    """Whether ``start_session`` finds the user instead of :func:`map_user`.
+
+    So when only ``MAP_USERS`` asks for the user and the service keeps the
+    default ``get_user``, which cannot refuse the login: the look-up then shares
+    the live-session row's database hop and transaction (one ``SELECT`` for the
+    logins written together).
+    """
+    options = conn.options
+    return (
+        session.kind is not protocol.LoginKind.PBX
+        and options.map_users
+        and not (options.require_user_access or options.require_user_permissions)
+        and getattr(conn.get_user, "finds_by_sip", False)
+    )
 
 
 async def default_user(session: Session) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from django.apps import apps as django_apps
 
 from appws import live_sessions
+from appws.server.login import default_user
 from appws.server.session import Session
 
 login_logger = logging.getLogger("appws.login")
@@ -34,10 +35,19 @@ class LiveTracking:
         self.rejoin: Callable[[], Awaitable[None]] | None = None
         self._started: asyncio.Future[None] | None = None
 
-    async def start(self, session: Session, fields: dict[str, Any]) -> None:
-        """Write the row of ``session``; a failure is logged, never raised."""
+    async def start(self, session: Session, fields: dict[str, Any], *, find_user: bool) -> None:
+        """Write the row of ``session``; a failure is logged, never raised.
+
+        ``find_user``: the row's write also finds ``session.user`` (the default
+        ``get_user``, in the same hop and transaction); without a row, a look-up of
+        its own does.
+        """
         if not self.enabled:
+            if find_user:
+                session.user = await default_user(session)
             return
+        if find_user:
+            fields = {**fields, live_sessions.LOOK_UP_USER: session.sip}
         # A join while the row is being written waits for it.
         self._started = started = asyncio.get_running_loop().create_future()
         try:
@@ -52,6 +62,13 @@ class LiveTracking:
             )
         finally:
             started.set_result(None)
+        record = self.record
+        if not find_user:
+            return
+        if record is not None and record.pk is not None:
+            session.user = record.fields.get("user")
+        else:  # no row written (a failure, or the process is stopping)
+            session.user = await default_user(session)
 
     async def joining(self, group: str) -> None:
         """Before joining ``group``: the row lists it once this returns."""

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.contrib.auth.models import User
 from django.db.backends import utils
 from django.utils import timezone
 
@@ -53,9 +54,10 @@ async def test_logins_waiting_together_share_one_insert(statements):
     writer = RowWriter()
     writer.server_pk = await sync_to_async(_server)()
     statements.clear()
-    pks = await asyncio.gather(*(writer.create(_fields(n)) for n in range(5)))
+    created = await asyncio.gather(*(writer.create(_fields(n)) for n in range(5)))
     # The batch's App look-up and its one INSERT; not a look-up and an insert per login.
     assert [sql.split()[0] for sql in statements] == ["SELECT", "INSERT"]
+    pks = [pk for pk, _user in created]
     assert len(set(pks)) == 5
     assert await LiveSession.objects.filter(pk__in=pks).acount() == 5
     statements.clear()
@@ -67,17 +69,17 @@ async def test_logins_waiting_together_share_one_insert(statements):
 async def test_a_row_that_cannot_be_written_costs_no_other_login():
     writer = RowWriter()
     writer.server_pk = await sync_to_async(_server)()
-    first = await writer.create(_fields(1))
+    first, _user = await writer.create(_fields(1))
     results = await asyncio.gather(
         writer.create(_fields(1)),  # the same channel name: refused by the unique index
         writer.create(_fields(2)),
         return_exceptions=True,
     )
     assert isinstance(results[0], Exception)
-    assert isinstance(results[1], int)
+    assert isinstance(results[1], tuple)
     rows = {row.sip async for row in LiveSession.objects.all()}
     assert rows == {"user1", "user2"}
-    assert first != results[1]
+    assert first != results[1][0]
 
 
 async def test_a_login_after_the_heartbeat_stopped_costs_no_extra_hop(
@@ -107,3 +109,39 @@ async def test_a_login_after_its_process_row_went_makes_a_new_one(connect, setti
     assert row.sip == "second"
     assert row.server.ident == live_sessions.PROCESS_IDENT
     await second.disconnect()
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The name of every function run in a thread (sync_to_async, database_sync_to_async)."""
+    seen: list[str] = []
+    handler = SyncToAsync.thread_handler
+
+    def counting(
+        self: Any, loop: Any, exc_info: Any, task_context: Any, func: Any, *a: Any, **k: Any
+    ) -> Any:
+        seen.append(getattr(func, "__qualname__", repr(func)))
+        return handler(self, loop, exc_info, task_context, func, *a, **k)
+
+    monkeypatch.setattr(SyncToAsync, "thread_handler", counting)
+    yield seen
+
+
+async def test_a_tracked_login_finds_its_user_in_the_hop_of_its_row(
+    connect, settings, statements, hops
+):
+    settings.APPWS = {**settings.APPWS, "TRACK_SESSIONS": True, "MAP_USERS": True}
+    user = await sync_to_async(User.objects.create_user)("erin")
+    first = await connect(login=("notes", "notes-secret"), sip="first")  # the heartbeat beats
+    comm = await connect()
+    statements.clear()
+    hops.clear()
+    assert (await comm.login("notes", "notes-secret", sip="erin"))["ok"] is True
+    # One hop and one transaction for the user, the App row and the session's row:
+    # not a hop for the user and another one for the row.
+    assert len(hops) == 1, hops
+    assert [sql.split()[0] for sql in statements] == ["SELECT", "SELECT", "INSERT"]
+    row = await LiveSession.objects.aget(sip="erin")
+    assert row.user_id == user.pk
+    await comm.disconnect()
+    await first.disconnect()
