@@ -6,7 +6,10 @@ underscores): ``appws_indication``, ``appws_disconnect``, ``appws_app_changed``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+
+from appws.protocol import encode_frame
 
 __all__ = [
     "APP_CHANGED",
@@ -19,6 +22,7 @@ __all__ = [
     "app_changed",
     "disconnect",
     "feature_event",
+    "indication",
     "pbx_replaced",
     "pbx_reply",
     "pbx_request",
@@ -38,6 +42,20 @@ PBX_REPLY = "appws.pbx_reply"
 PBX_REPLACED = "appws.pbx_replaced"
 #: For one of the server features (appws.server.features) on the session.
 FEATURE_EVENT = "appws.feature"
+
+
+def indication(topic: str, message: dict[str, Any]) -> dict[str, Any]:
+    """The event of one indication for ``topic``: ``message`` (plain JSON values, no ``src``).
+
+    It also carries the message encoded once (``frame``, and its UTF-8 size in
+    ``frame_bytes``): every copy to every subscriber is that text with its own
+    ``src`` spliced in, instead of an encoding per copy. Left out when the message
+    cannot be encoded (NaN): the sessions then refuse it as they would without.
+    """
+    event: dict[str, Any] = {"type": INDICATION, "topic": topic, "message": message}
+    with contextlib.suppress(ValueError):
+        event["frame"], event["frame_bytes"] = encode_frame(message)
+    return event
 
 
 def feature_event(feature: str, **payload: Any) -> dict[str, Any]:

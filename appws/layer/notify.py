@@ -53,7 +53,7 @@ def _event(topic: str, message: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError('an indication must be a dict with a string "mt"')
     if "src" in message:
         raise ValueError('an indication must not carry "src": each subscriber gets its own')
-    return {"type": events.INDICATION, "topic": topic, "message": _plain(dict(message))}
+    return events.indication(topic, _plain(dict(message)))
 
 
 async def anotify(topic: str, message: Mapping[str, Any], *, layer: str = "default") -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "encode_message",
+    "with_src",
 ]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
@@ -202,6 +203,26 @@ def encode_frame(
         # as two, so each escape put in here stands on its own.
         text = _SURROGATE.sub(_escape_surrogate, text)
         return text, len(text.encode("utf-8"))
+
+
+def with_src(frame: str, size: int, src: str) -> tuple[str, int]:
+    """``encode_frame({**message, "src": src})``, from ``(frame, size) = encode_frame(message)``.
+
+    For ``message`` without a ``src`` of its own, where ``src`` goes last: the same
+    text and size, without encoding the message again (one indication, many copies).
+    """
+    part = _ENCODER.encode(src)
+    if src.isascii():
+        extra = len(part)
+    else:
+        try:
+            extra = len(part.encode("utf-8"))
+        except UnicodeEncodeError:  # as in encode_frame
+            part = _SURROGATE.sub(_escape_surrogate, part)
+            extra = len(part.encode("utf-8"))
+    if frame == "{}":
+        return f'{{"src":{part}}}', 8 + extra
+    return f'{frame[:-1]},"src":{part}}}', size + 7 + extra
 
 
 def encode_message(message: Mapping[str, Any], default: Callable[[Any], Any] | None = None) -> str:

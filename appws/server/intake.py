@@ -87,6 +87,8 @@ class Intake:
             await self._conn.appws_pbx_replaced(event)
         elif kind == events.FEATURE_EVENT:
             await self._conn.appws_feature(event)
+        elif kind == events.INDICATION:
+            await inbox.put_or_run(event)
         else:
             await inbox.put(event)
 

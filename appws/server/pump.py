@@ -4,6 +4,9 @@ One long-lived reader per source takes each event and hands it to that source's
 intake, which decides at once what becomes of it: a reply to the session's own
 request is delivered there and then; the rest goes into the session's
 :class:`Inbox`, which one dispatching task empties in order, one item at a time.
+An indication that finds the session idle (nothing queued, nothing running) is
+dispatched by its reader at once, the dispatching task waiting for it: the same
+order, one task switch fewer per indication and session.
 """
 
 from __future__ import annotations
@@ -44,9 +47,13 @@ class _ReaderFailed:
 class Inbox:
     """The queue of one session's dispatching task: events and :class:`Job` items."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, dispatch: Callable[[Any], Awaitable[None]]) -> None:
         self.size = size
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=size)
+        self._dispatch = dispatch
+        # Set while a reader dispatches in the dispatcher's place (see put_or_run).
+        self._stand_in: asyncio.Future[None] | None = None
+        self._idle = False  # the dispatching task waits for the next item
 
     def offer(self, item: Any) -> bool:
         """Queue ``item`` if there is room; False when the queue is full."""
@@ -66,8 +73,30 @@ class Inbox:
         await self._queue.put(waited)
         await waited.done
 
+    async def put_or_run(self, event: Any) -> None:
+        """Dispatch ``event`` here and now when nothing is queued or running; else queue it.
+
+        The same order as :meth:`put`, one task switch fewer for an idle session.
+        """
+        if self._stand_in is not None or not self._queue.empty() or not self._idle:
+            await self._queue.put(event)
+            return
+        self._stand_in = asyncio.get_running_loop().create_future()
+        try:
+            await self._dispatch(event)
+        finally:
+            stand_in, self._stand_in = self._stand_in, None
+            stand_in.set_result(None)
+
     async def get(self) -> Any:
-        return await self._queue.get()
+        self._idle = True
+        try:
+            item = await self._queue.get()
+        finally:
+            self._idle = False
+        while self._stand_in is not None:  # a reader dispatches: after it, in order
+            await asyncio.shield(self._stand_in)
+        return item
 
 
 Intake = Callable[[Any, Inbox], Awaitable[None]]
@@ -84,7 +113,7 @@ async def pump(
     reader's exception (its source's, or its intake's) is raised here, in the
     dispatching task.
     """
-    inbox = Inbox(size)
+    inbox = Inbox(size, dispatch)
 
     async def read(source: Source, intake: Intake) -> None:
         try:

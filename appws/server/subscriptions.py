@@ -21,6 +21,7 @@ from appws.layer.capacity import count_dropped
 from appws.layer.outage import is_layer_outage, retry_once
 from appws.layer.recovery import Recovery, recovery_for
 from appws.layer.topics import group_name
+from appws.protocol.envelope import with_src
 from appws.server import values
 from appws.server.connection import Sender
 from appws.server.outgoing import FrameTooLarge
@@ -216,17 +217,24 @@ class Subscriptions:
         too_large: FrameTooLarge | None = None
         oversized = 0
         copies = list(sources)  # a slow-reader close ends the subscriptions meanwhile
+        base = values.indication_frame(event)
         if len(copies) > 1:
             try:
                 # Without a src the copy is smallest: too large so, every copy is; no
                 # need to encode each one to find out.
-                self._sender.check_size(values.encode_frame(message)[1])
+                self._sender.check_size((base or values.encode_frame(message))[1])
             except FrameTooLarge as error:
                 reason = f"{error.size} bytes, over MAX_OUTGOING_BYTES ({error.limit})"
                 count_dropped(topic, len(copies), reason)
                 return
         for index, src in enumerate(copies):
-            text, size = values.encode_frame(message if src is None else {**message, "src": src})
+            if base is not None and src is None:
+                text, size = base
+            elif base is not None and isinstance(src, str):
+                text, size = with_src(*base, src)
+            else:  # its own src, or a handler subscribed with one that is no string
+                copy = message if src is None else {**message, "src": src}
+                text, size = values.encode_frame(copy)
             try:
                 self._sender.check_size(size)
             except FrameTooLarge as error:

@@ -118,15 +118,20 @@ async def test_an_oversized_indication_is_encoded_once_not_per_subscription(
     comm = await connect(login=NOTES)
     for number in range(20):
         await subscribe(comm, "big", f"s{number}")
+    from appws.layer import events
+
     encoded: list[int] = []
-    encode = values.encode_frame
-    monkeypatch.setattr(values, "encode_frame", lambda m: encoded.append(1) or encode(m))
+    for module in (values, events):
+        encode = module.encode_frame
+        counted = lambda m, encode=encode: encoded.append(1) or encode(m)  # noqa: E731
+        monkeypatch.setattr(module, "encode_frame", counted)
     before = capacity.dropped_indications()
     await anotify("big", {"mt": "Big", "pad": "x" * 6000})
     await anotify("big", {"mt": "Small"})
     assert len([await comm.receive_json_from() for _ in range(20)]) == 20  # the small ones
     assert capacity.dropped_indications() == before + 20
-    assert len(encoded) == 1 + 1 + 20  # the big one once; the small one once, then per copy
+    # Each once, by the notify: every copy is that text with its src spliced in.
+    assert len(encoded) == 1 + 1
 
 
 async def test_copies_past_the_bound_close_the_session_and_end_its_subscriptions(connect, settings):

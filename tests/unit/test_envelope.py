@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from appws.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -16,6 +18,7 @@ from appws.protocol import (
     encode_frame,
     encode_message,
 )
+from appws.protocol.envelope import with_src
 
 
 def frame_error(text: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> FrameError:
@@ -331,3 +334,19 @@ def test_limits_before_login_say_so() -> None:
     assert frame_error_with(text, max_bytes=10).text.endswith(
         "split the data into smaller messages"
     )
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(st.text().filter(lambda key: key != "src"), _JSON_VALUES, max_size=4),
+    st.text(),
+)
+def test_with_src_gives_the_frame_of_the_whole_copy(message, src):
+    # Any keys (src-like ones too), any text: surrogates, non-ASCII, escapes.
+    assert with_src(*encode_frame(message), src) == encode_frame({**message, "src": src})
