@@ -31,6 +31,8 @@ KINDS = {
 class DropLog:
     """One PBX session's drops, and when each kind was last logged."""
 
+    __slots__ = ("_logged", "_unlogged")
+
     def __init__(self) -> None:
         self._logged: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}

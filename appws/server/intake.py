@@ -52,6 +52,8 @@ class Reader(Connection, Protocol):
 class Intake:
     """One session's intake of frames and channel-layer events."""
 
+    __slots__ = ("_closing", "_conn", "_gate", "_peer", "_touch", "drops")
+
     def __init__(
         self, conn: Reader, gate: FrameGate, peer: PeerRequests, touch: Callable[[], None]
     ) -> None:

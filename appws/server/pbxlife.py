@@ -23,6 +23,8 @@ logger = logging.getLogger("appws")
 class PbxLife:
     """The PBX of one session, from its ``PbxInfo`` until it is gone."""
 
+    __slots__ = ("_announcing", "_pbx", "_tasks")
+
     def __init__(self, tasks: SessionTasks) -> None:
         self._tasks = tasks
         self._pbx: PbxInfo | None = None

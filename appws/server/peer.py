@@ -68,6 +68,20 @@ class PeerListener:
 class PeerRequests:
     """One session's requests to its peer: sending, waiting, routing the answers back."""
 
+    __slots__ = (
+        "_counter",
+        "_ended",
+        "_limit",
+        "_listeners",
+        "_pbx_info_seen",
+        "_queue_limit",
+        "_requests",
+        "_sender",
+        "_subscriptions",
+        "_timeout",
+        "apis",
+    )
+
     def __init__(self, sender: Sender, options: AppwsSettings) -> None:
         self._sender = sender
         self._timeout: float = options.peer_request_timeout

@@ -87,8 +87,14 @@ class Subscriptions:
         if layer is not None:
             self._recovery = recovery_for(layer)
             self._recovery.join(self)
-        # Held while re-adding groups, so that close() cannot discard a group in between.
-        self._rejoining = asyncio.Lock()
+        # Held while re-adding groups, so that close() cannot discard a group in between;
+        # made when first needed: most sessions never subscribe.
+        self._rejoining: asyncio.Lock | None = None
+
+    def _rejoin_lock(self) -> asyncio.Lock:
+        if self._rejoining is None:
+            self._rejoining = asyncio.Lock()
+        return self._rejoining
 
     def snapshot(self) -> dict[str, tuple[str | None, ...]]:
         """Topic -> the ``src`` of each live subscription to it."""
@@ -198,7 +204,7 @@ class Subscriptions:
         if self._recovery is not None:
             self._recovery.leave(self)
         if self._layer_or_none is not None and self._topics:
-            async with self._rejoining:
+            async with self._rejoin_lock():
                 await self.remove_all()
 
     async def deliver(self, event: dict[str, Any]) -> None:
@@ -285,7 +291,7 @@ class Subscriptions:
 
         Indications sent while the session was out of its groups are lost.
         """
-        async with self._rejoining:
+        async with self._rejoin_lock():
             for topic in list(self._topics):
                 if self._closed:
                     return

@@ -17,6 +17,8 @@ logger = logging.getLogger("appws")
 class SessionTasks:
     """Start tasks for one session; cancel the ones still running when it ends."""
 
+    __slots__ = ("_ended", "_owner", "_tasks")
+
     def __init__(self, owner: str) -> None:
         self._owner = owner  # the service's class name, for log lines
         self._tasks: set[asyncio.Task[None]] = set()
