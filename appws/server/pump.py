@@ -15,6 +15,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from appws.server.fifo import Fifo
+
 Source = Callable[[], Awaitable[Any]]
 
 
@@ -47,9 +49,11 @@ class _ReaderFailed:
 class Inbox:
     """The queue of one session's dispatching task: events and :class:`Job` items."""
 
+    __slots__ = ("_dispatch", "_idle", "_queue", "_stand_in", "size")
+
     def __init__(self, size: int, dispatch: Callable[[Any], Awaitable[None]]) -> None:
         self.size = size
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=size)
+        self._queue: Fifo[Any] = Fifo(size)
         self._dispatch = dispatch
         # Set while a reader dispatches in the dispatcher's place (see put_or_run).
         self._stand_in: asyncio.Future[None] | None = None
@@ -57,11 +61,7 @@ class Inbox:
 
     def offer(self, item: Any) -> bool:
         """Queue ``item`` if there is room; False when the queue is full."""
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            return False
-        return True
+        return self._queue.offer(item)
 
     async def put(self, item: Any) -> None:
         """Queue ``item``, waiting for room (back-pressure on the source)."""
