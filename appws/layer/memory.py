@@ -53,6 +53,50 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
 
     _last_sweep = 0.0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # channel -> its receivers waiting for a message, in the order they came
+        self._receivers: dict[str, list[asyncio.Future[None]]] = {}
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The first message on ``channel``, waiting for one.
+
+        Channels' own ``receive`` keeps an empty queue (about 3 KiB) for each
+        channel waited on, which is every idle session's; here a waiting receiver
+        holds a future, and a channel has a queue only while messages wait on it.
+        """
+        self.require_valid_channel_name(channel)
+        self._clean_expired()
+        while True:
+            queue = self.channels.get(channel)
+            if queue is not None and not queue.empty():
+                _, message = queue.get_nowait()
+                if queue.empty():
+                    self.channels.pop(channel, None)
+                return message
+            await self._wait(channel)
+
+    async def _wait(self, channel: str) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._receivers.setdefault(channel, [])
+        waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._wake(channel, waiter)  # woken, then cancelled: the next one reads
+            raise
+        finally:
+            waiters.remove(waiter)
+            if not waiters and self._receivers.get(channel) is waiters:
+                del self._receivers[channel]
+
+    def _wake(self, channel: str, skip: asyncio.Future[None] | None = None) -> None:
+        for waiter in self._receivers.get(channel, ()):
+            if waiter is not skip and not waiter.done():
+                waiter.set_result(None)
+                return
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
@@ -83,6 +127,7 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
         if queue.full():
             return False
         queue.put_nowait((time.time() + self.expiry, copy(message)))
+        self._wake(channel)
         return True
 
     def _clean_expired(self) -> None:

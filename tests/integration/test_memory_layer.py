@@ -69,3 +69,35 @@ async def test_send_and_group_send_refuse_what_channels_refuses():
         await layer.send(await layer.new_channel(), {"type": "t", "__asgi_channel__": "x"})
     with pytest.raises(TypeError):
         await layer.group_send("not valid!", {"type": "t"})
+
+
+async def test_a_waiting_receiver_holds_no_queue_and_gets_what_is_sent():
+    layer = InMemoryChannelLayer()
+    channel = await layer.new_channel()
+    receiver = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    assert channel not in layer.channels  # an idle session's channel costs no queue
+    await layer.send(channel, {"type": "t", "n": 1})
+    assert (await receiver)["n"] == 1
+    assert channel not in layer.channels
+
+
+async def test_messages_sent_before_a_receive_come_in_order():
+    layer = InMemoryChannelLayer()
+    channel = await layer.new_channel()
+    for n in (1, 2):
+        await layer.send(channel, {"type": "t", "n": n})
+    assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
+
+
+async def test_a_receiver_cancelled_after_its_wake_up_leaves_the_message_to_the_next():
+    layer = InMemoryChannelLayer()
+    channel = await layer.new_channel()
+    first = asyncio.ensure_future(layer.receive(channel))
+    second = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    await layer.send(channel, {"type": "t", "n": 1})  # wakes the first...
+    first.cancel()  # ...which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert (await second)["n"] == 1
