@@ -2,7 +2,8 @@
 
 Every logged-in session holds one for its whole life, mostly empty. An
 ``asyncio.Queue`` costs about 3 KiB (three deques, an ``Event`` with a fourth,
-two dicts); this one holds a deque and, only while someone waits, a future.
+two dicts); this one holds a deque only while items wait and a future only
+while its reader waits.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Fifo(Generic[T]):
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: deque[T] = deque()
+        self._items: deque[T] | None = None  # None while empty: a deque is 600 bytes
         self._getter: asyncio.Future[None] | None = None  # the reader, while it waits
         self._putters: deque[asyncio.Future[None]] | None = None  # made when a put first waits
 
@@ -31,12 +32,14 @@ class Fifo(Generic[T]):
         return not self._items
 
     def full(self) -> bool:
-        return len(self._items) >= self.size
+        return self._items is not None and len(self._items) >= self.size
 
     def offer(self, item: T) -> bool:
         """Append ``item`` if there is room; False, changing nothing, when full."""
         if self.full():
             return False
+        if self._items is None:
+            self._items = deque()
         self._items.append(item)
         getter = self._getter
         if getter is not None and not getter.done():
@@ -70,6 +73,8 @@ class Fifo(Generic[T]):
             finally:
                 self._getter = None
         item = self._items.popleft()
+        if not self._items:
+            self._items = None
         self._wake_putter()
         return item
 
