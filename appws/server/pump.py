@@ -138,6 +138,8 @@ async def pump(
             finally:
                 if waited is not None and not waited.done.done():
                     waited.done.set_result(None)
+            # Not kept while waiting for the next: an idle session would hold its last message.
+            item = waited = None
     finally:
         for reader in readers:
             reader.cancel()

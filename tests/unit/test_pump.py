@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 from appws.server.pump import Inbox, pump
@@ -99,3 +101,32 @@ async def test_a_failure_of_a_dispatch_in_the_reader_ends_the_pump():
     run.a.put_nowait("indication")
     results = await asyncio.gather(task, return_exceptions=True)
     assert isinstance(results[0], RuntimeError) and str(results[0]) == "indication"
+
+
+class Message:
+    """An item that can be watched for being freed."""
+
+
+async def test_an_idle_pump_keeps_no_reference_to_the_last_item():
+    dispatched: list[Message] = []
+
+    async def dispatch(item: Message) -> None:
+        dispatched.append(item)
+
+    queue: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def put(item: Message, inbox: Inbox) -> None:
+        await inbox.put(item)
+
+    task = asyncio.ensure_future(pump([(queue.get, put)], dispatch, 10))
+    message = Message()
+    watch = weakref.ref(message)
+    queue.put_nowait(message)
+    del message
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(dispatched) == 1
+    dispatched.clear()
+    gc.collect()
+    assert watch() is None  # the dispatcher waits for the next item holding nothing
+    await stop(task)
