@@ -21,11 +21,11 @@ class SessionTasks:
 
     def __init__(self, owner: str) -> None:
         self._owner = owner  # the service's class name, for log lines
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # most sessions never start one
         self._ended = False
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return 0 if self._tasks is None else len(self._tasks)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
         """Run ``work`` as a task of the session; None (``work`` closed) once it ended."""
@@ -33,12 +33,15 @@ class SessionTasks:
             work.close()
             return None
         task = asyncio.ensure_future(work)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._done(done, name))
         return task
 
     def _done(self, task: asyncio.Task[None], name: str) -> None:
-        self._tasks.discard(task)
+        if self._tasks is not None:
+            self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error(
                 "%s: session task %r failed",
@@ -51,6 +54,6 @@ class SessionTasks:
         """The session ended: cancel every task of it but the one calling (it is ending it)."""
         self._ended = True
         current = asyncio.current_task()
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             if task is not current:
                 task.cancel()
