@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from appws._lazy import lazy_exports
 from appws.exceptions import AppwsError, LayerUnavailable
 
 if TYPE_CHECKING:
@@ -42,14 +43,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'appws' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    # The lazy names too, so that dir(appws) and completion show the whole API.
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -7,23 +7,16 @@ The implementation (:mod:`appws.pbx.badges.api`) loads Django on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from appws._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from appws.pbx.badges.api import aset, aset_many, set, set_many
 
 __all__ = ["aset", "aset_many", "set", "set_many"]
 
-_LAZY = frozenset(__all__)
+_LAZY = dict.fromkeys(__all__, "appws.pbx.badges.api")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from appws.pbx.badges import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'appws.badges' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
