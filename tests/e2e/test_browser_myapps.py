@@ -11,14 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require_tool
-from tests.e2e.browser import CHROMIUM_FLAGS
+from tests.e2e.browser import WAIT, launched_chromium
 from tests.e2e.daphne import DaphneProcess, provisioned_demo
 from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
-WAIT = 10_000  # ms: generous for a loaded CI machine; nothing here measures speed
 PARENT_PATH = "/e2e-myapps-parent.htm"  # answered by the browser (page.route), not the site
 
 PARENT_PAGE = """<!doctype html>
@@ -55,13 +53,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    chromium = require_tool("chromium", "chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def test_a_framed_app_logs_in_through_a_parent_that_reads_only_strings(browser, site):

@@ -7,15 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require_tool
-from tests.e2e.browser import CHROMIUM_FLAGS
+from tests.e2e.browser import WAIT, launched_chromium, log_in
 from tests.e2e.daphne import DaphneProcess, provisioned_demo
 from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
 BUILD_URL = re.compile(r"/apps/[0-9a-f]{12}/notes(-admin)?\.htm$")
-WAIT = 10_000  # ms: generous for a loaded CI machine; nothing here measures speed
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +24,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    chromium = require_tool("chromium", "chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def logged_in(browser, site, username: str, password: str):
@@ -40,10 +33,7 @@ def logged_in(browser, site, username: str, password: str):
 
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{site.http_url}/accounts/login/?next=/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    log_in(page, site.http_url, username, password)
     expect(page.locator(".apps")).to_be_visible(timeout=WAIT)
     return context
 

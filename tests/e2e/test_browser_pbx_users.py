@@ -11,36 +11,29 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
-from tests.e2e.browser import CHROMIUM_FLAGS
+from tests.e2e.browser import WAIT, launched_chromium, log_in
 from tests.e2e.daphne import ROOT, provisioned_demo
 from tests.e2e.daphne import manage as run_manage
 from tests.e2e.databases import e2e_database
 
 pytestmark = pytest.mark.e2e
 
-WAIT = 10_000  # ms: generous for a loaded CI machine; nothing here measures speed
 PASSWORD = "notes-pbx-secret"
 
 
 def test_the_list_changes_without_a_reload_as_the_pbx_changes(tmp_path: Path) -> None:
-    chromium = require_tool("chromium", "chromium")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     users = tmp_path / "pbx_users.json"
     users.write_text((ROOT / "demo_site" / "pbx_users.json").read_text())
     env = {"NOTES_PBX_PASSWORD": PASSWORD}
-    with provisioned_demo(e2e_database(tmp_path)) as site, sync_playwright() as playwright:
+    with provisioned_demo(e2e_database(tmp_path)) as site, launched_chromium() as browser:
         env.update(site.env)
         run_manage(
             env, "appws_app", "set-password", "notes", "--password-env", "NOTES_PBX_PASSWORD"
         )
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_context().new_page()
-        page.goto(f"{site.http_url}/accounts/login/?next=/")
-        page.fill("#id_username", "alice")
-        page.fill("#id_password", "alice-demo")
-        page.click("button[type=submit]")
+        log_in(page, site.http_url, "alice", "alice-demo")
         state = page.locator("#pbx-users-state")
         expect(state).to_have_attribute("data-state", "online", timeout=WAIT)
         expect(page.locator("#pbx-users-empty")).to_be_visible()
@@ -66,4 +59,3 @@ def test_the_list_changes_without_a_reload_as_the_pbx_changes(tmp_path: Path) ->
             pbx.send_signal(signal.SIGINT)
             pbx.wait(timeout=30)
         assert page.evaluate("window.notReloaded") is True
-        browser.close()
