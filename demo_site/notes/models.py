@@ -11,7 +11,8 @@ class Note(models.Model):
     text = models.CharField(max_length=500)
     author = models.CharField(max_length=255, blank=True)
     #: Who added it (the session's sip): their own notes do not count on their badge.
-    author_sip = models.CharField(max_length=255, blank=True, default="")
+    #: Text, not a 255-character column: a login's sip has no length limit of its own.
+    author_sip = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -53,7 +54,7 @@ class NoteReader(models.Model):
     The notes added by others since then are the count on their App icon's badge.
     """
 
-    sip = models.CharField(max_length=255, unique=True)
+    sip = models.TextField(unique=True)  # as long as the login's sip, like author_sip
     last_listed = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

@@ -67,6 +67,24 @@ async def test_a_display_name_longer_than_the_author_column_is_cut_on_every_data
     await comm.disconnect()
 
 
+async def test_a_sip_longer_than_255_characters_lists_and_adds_on_every_database(
+    provisioned,
+):
+    from appws.models import App
+    from demo_site.notes.models import Note, NoteReader
+
+    row = await App.objects.aget(name="notes")
+    password = await sync_to_async(row.get_password)()
+    comm = AppwsCommunicator(application, "/apps/notes")
+    sip = "s" * 300
+    assert (await comm.login("notes", password, sip=sip, dn="Long"))["ok"] is True
+    assert (await comm.request({"mt": "ListNotes"}))["notes"] == []
+    assert (await comm.request({"mt": "AddNote", "text": "long sip"}))["note"]["author"] == "Long"
+    assert await NoteReader.objects.filter(sip=sip).aexists()
+    assert await Note.objects.filter(author_sip=sip).aexists()
+    await comm.disconnect()
+
+
 async def test_only_notes_admin_deletes(provisioned):
     user = await open_app("notes")
     admin = await open_app("notes-admin")
