@@ -89,8 +89,11 @@ class FakeStore:
     def note_skipped(self, key: ReplicaKey, count: int) -> None:
         self._note("note_skipped", count)
 
-    def set_running(self, key: ReplicaKey, running: bool, app: str | None = None) -> None:
+    def set_running(
+        self, key: ReplicaKey, running: bool, app: str | None = None, *, begun: int | None = None
+    ) -> int:
         self._note("set_running", key, running)
+        return self.generation
 
 
 users_application = URLRouter(service_urls(ReplicatingService))
@@ -157,6 +160,9 @@ class RecordingStore(FakeStore):
         self.real.note_skipped(key, count)
         self._note("note_skipped", count)
 
-    def set_running(self, key: ReplicaKey, running: bool, app: str | None = None) -> None:
-        self.real.set_running(key, running, app)
+    def set_running(
+        self, key: ReplicaKey, running: bool, app: str | None = None, *, begun: int | None = None
+    ) -> int:
+        latest = self.real.set_running(key, running, app, begun=begun)
         self._note("set_running", key, running)
+        return latest

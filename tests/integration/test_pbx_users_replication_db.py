@@ -68,6 +68,28 @@ async def test_a_copy_and_live_changes_land_in_the_models(store):
     assert (await replica())["running"] is False
 
 
+async def test_a_pbx_reconnecting_before_its_old_socket_closed_stays_running(store):
+    rows = [new_user(f"u{n}") for n in range(4)]
+    old = await replicating_pbx()
+    await serve_copy(old, rows)
+    await store.wait_for("finish_copy")
+    new = await replicating_pbx()
+    await serve_copy(new, rows)
+    await store.wait_for("finish_copy", 2)
+    await old.close()  # its end comes after the new session's start
+    await store.wait_for("set_running", 3)
+    assert await replica() == {
+        "running": True,
+        "copy_done": True,
+        "generation": 2,
+        "completed_generation": 2,
+        "skipped_rows": 0,
+    }
+    await new.close()
+    await store.wait_for("set_running", 4)
+    assert (await replica())["running"] is False
+
+
 async def test_only_a_completed_copy_sweeps(store):
     rows = [new_user(f"u{n}") for n in range(6)]
     pbx = await replicating_pbx()

@@ -229,6 +229,17 @@ def test_skipped_rows_and_running_are_counted() -> None:
     assert (replica.running, replica.app_name) == (False, "notes")
 
 
+def test_an_old_session_stopping_after_a_newer_one_began_leaves_it_running() -> None:
+    old = set_running(KEY, True, app="notes")
+    old = begin_copy(KEY, "notes")
+    new = set_running(KEY, True, app="notes")  # the PBX reconnected; its old socket lingers
+    new = begin_copy(KEY, "notes")
+    assert set_running(KEY, False, "notes", begun=old) == new
+    assert PbxReplica.objects.get(pbx="pbx1").running is True
+    set_running(KEY, False, "notes", begun=new)
+    assert PbxReplica.objects.get(pbx="pbx1").running is False
+
+
 def test_search_by_email_and_filter_by_group() -> None:
     copy(
         KEY,

@@ -52,7 +52,9 @@ class Store(Protocol):
 
     def note_skipped(self, key: ReplicaKey, count: int) -> None: ...
 
-    def set_running(self, key: ReplicaKey, running: bool, app: str | None = None) -> None: ...
+    def set_running(
+        self, key: ReplicaKey, running: bool, app: str | None = None, *, begun: int | None = None
+    ) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,15 @@ class Replication:
         self._name = f"{key.domain}/{key.pbx}"
         self._intake = RowIntake(self._name, limits.max_row_bytes)
         self._calls = InFlight()
+        #: The latest copy this session began (or saw begun when it started).
+        self._begun: int | None = None
 
     async def run(self) -> None:
         """Copy, then apply live changes until cancelled (the PBX went away)."""
         live = LiveQueue(self.limits.live_waiting)
         listener = self.conn.listen_peer(API, LIVE_MTS, live.push)
         try:
-            await self._calls.run(self.store.set_running, self.key, True, self.app)
+            self._begun = await self._calls.run(self.store.set_running, self.key, True, self.app)
             while await self._copy():
                 await self._follow(live)
                 # More users changed than the queue holds: copy afresh (and sweep).
@@ -111,11 +115,15 @@ class Replication:
         finally:
             listener.close()
             await self._calls.settle()
-            await self._calls.run(self.store.set_running, self.key, False, self.app)
+            await self._calls.run(self._stopped)
+
+    def _stopped(self) -> int:
+        return self.store.set_running(self.key, False, self.app, begun=self._begun)
 
     async def _copy(self) -> bool:
         """The initial copy; whether it completed (and was finished)."""
         generation = await self._calls.run(self.store.begin_copy, self.key, self.app)
+        self._begun = generation
         writer = BatchWriter(self._writer_call(generation), self.limits.queued_batches)
         try:
             skipped = await self._receive(writer)

@@ -176,14 +176,25 @@ def note_skipped(key: ReplicaKey, count: int) -> None:
         PbxReplica.objects.filter(pk=replica.pk).update(skipped_rows=F("skipped_rows") + count)
 
 
-def set_running(key: ReplicaKey, running: bool, app: str | None = None) -> None:
-    """Say in the replication state whether a session (of App ``app``) replicates ``key`` now."""
+def set_running(
+    key: ReplicaKey, running: bool, app: str | None = None, *, begun: int | None = None
+) -> int:
+    """Say in the replication state whether a session (of App ``app``) replicates ``key`` now.
+
+    Returns the latest copy begun. A session that stops passes ``begun``, the latest
+    copy it began (or the number this returned when it started): if a newer one was
+    begun since, another session (the PBX reconnected before its old socket closed)
+    replicates now, and the state stays "running".
+    """
     with transaction.atomic():
         replica = _replica(key, app)
+        if not running and begun is not None and replica.generation > begun:
+            return replica.generation
         replica.running = running
         if app is not None:
             replica.app_name = app
         replica.save(update_fields=["running", "app_name"])
+        return replica.generation
 
 
 def _check_begun(replica: PbxReplica, generation: int) -> None:
