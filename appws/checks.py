@@ -16,6 +16,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.E007`` | Error | an ``APPWS["ALLOWED_ORIGINS"]`` entry that is not an origin |
 | ``appws.E008`` | Error | a send budget below ``MAX_OUTGOING_BYTES`` |
 | ``appws.E009`` | Error | a handler's ``permission`` that no installed model declares |
+| ``appws.E010`` | Error | an on/off setting that is not ``True`` or ``False`` |
 | ``appws.W001`` | Warning | ``daphne`` is not in ``INSTALLED_APPS`` |
 | ``appws.W002`` | Warning (deploy) | the in-memory channel layer with ``DEBUG = False`` |
 | ``appws.W003`` | Warning (deploy) | a per-process ``LocMemCache`` with ``DEBUG = False`` |
@@ -24,10 +25,11 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.W006`` | Warning (deploy) | a default cache that cannot count failed logins atomically |
 | ``appws.W007`` | Warning | ``MAX_OUTGOING_BYTES`` above daphne's default message size |
 | ``appws.W008`` | Warning | ``APPWS["MAX_LOGIN_MESSAGE_BYTES"]`` above ``MAX_MESSAGE_BYTES`` |
+| ``appws.W009`` | Warning | a ``PBX_USERS_MAP_*`` refinement set while ``PBX_USERS_MAP`` is off |
 
 (``daphne`` listed after ``django.contrib.staticfiles`` is daphne's own
-``daphne.E001``.) The rules of the ``APPWS`` setting itself (E002 to E008, W007,
-W008) live beside the setting, in ``appws.conf.validation``; this module only
+``daphne.E001``.) The rules of the ``APPWS`` setting itself (E002 to E008, E010,
+W007 to W009) live beside the setting, in ``appws.conf.validation``; this module only
 turns their problem records into check messages.
 
 Long because it is the one place every check id is registered and worded; each

@@ -81,6 +81,7 @@ def problems(configured: object) -> list[Problem]:
         *_login_frame_limit(options, configured),
         *_app_dirs(options["APP_DIRS"]),
         *_allowed_origins(options["ALLOWED_ORIGINS"]),
+        *_switches(options),
     ]
 
 
@@ -374,3 +375,41 @@ def _allowed_origins(origins: object) -> list[Problem]:
         for origin in origins
         if not _is_origin(origin)
     ]
+
+
+# -- switches ------------------------------------------------------------------------
+
+#: What PBX_USERS_MAP's refinements do without it: nothing.
+_MAPPING_REFINEMENTS = (
+    "PBX_USERS_MAP_CREATE",
+    "PBX_USERS_MAP_ACTIVE",
+    "PBX_USERS_MAP_EXISTING",
+    "PBX_USERS_MAP_STAFF",
+)
+
+
+def _switches(options: Mapping[str, Any]) -> list[Problem]:
+    """Every on/off setting is a bool; a refinement of the mapping needs the mapping."""
+    found = [
+        Problem(
+            "appws.E010",
+            f'APPWS["{key}"] must be True or False, not {options[key]!r}.',
+            hint=f'The default is {default!r}. A string such as "False" would count as on.',
+        )
+        for key, default in DEFAULTS.items()
+        if isinstance(default, bool) and not isinstance(options[key], bool)
+    ]
+    if found or options["PBX_USERS_MAP"]:
+        return found
+    idle = [key for key in _MAPPING_REFINEMENTS if options[key]]
+    if idle:
+        found.append(
+            Problem(
+                "appws.W009",
+                f"{', '.join(idle)} set, but PBX_USERS_MAP is off: the PBX's users are "
+                "not mapped to Django users, so they have no effect.",
+                hint='Set APPWS["PBX_USERS_MAP"] = True as well, or remove them.',
+                level="warning",
+            )
+        )
+    return found

@@ -21,7 +21,7 @@ from appws.server.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 
-ALL_APPWS_IDS = {f"appws.E00{n}" for n in range(1, 10)} | {f"appws.W00{n}" for n in range(1, 7)}
+ALL_APPWS_IDS = {f"appws.E{n:03}" for n in range(1, 11)} | {f"appws.W{n:03}" for n in range(1, 10)}
 HERE = "tests.integration.test_checks"
 
 
@@ -323,6 +323,35 @@ def test_number_settings_out_of_range(settings: Any, key: str, value: Any) -> No
 )
 def test_number_settings_in_range(settings: Any, key: str, value: Any) -> None:
     settings.APPWS = {key: value}
+    assert checks.check_appws_setting(None) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TRACK_SESSIONS", "False"),
+        ("MAP_USERS", 0),
+        ("KEEPALIVE_ECHO", None),
+        ("REQUIRE_USER_ACCESS", "yes"),
+        ("PBX_USERS_MAP", 1),
+        ("PBX_USERS_MAP_STAFF", "0"),
+    ],
+)
+def test_an_on_off_setting_must_be_a_bool(settings: Any, key: str, value: Any) -> None:
+    settings.APPWS = {key: value}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.E010"]
+    assert key in messages[0].msg and repr(value) in messages[0].msg
+    settings.APPWS = {key: False}
+    assert checks.check_appws_setting(None) == []
+
+
+def test_a_refinement_of_the_user_mapping_without_the_mapping_warns(settings: Any) -> None:
+    settings.APPWS = {"PBX_USERS_MAP_CREATE": True, "PBX_USERS_MAP_ACTIVE": True}
+    messages = checks.check_appws_setting(None)
+    assert ids(messages) == ["appws.W009"]
+    assert "PBX_USERS_MAP_CREATE, PBX_USERS_MAP_ACTIVE" in messages[0].msg
+    settings.APPWS = {"PBX_USERS_MAP": True, "PBX_USERS_MAP_CREATE": True}
     assert checks.check_appws_setting(None) == []
 
 
