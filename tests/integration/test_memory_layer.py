@@ -101,3 +101,25 @@ async def test_a_receiver_cancelled_after_its_wake_up_leaves_the_message_to_the_
     with pytest.raises(asyncio.CancelledError):
         await first
     assert (await second)["n"] == 1
+
+
+async def test_a_fan_out_to_idle_members_builds_no_asyncio_queue(monkeypatch):
+    layer = InMemoryChannelLayer()
+    channels = await members(layer, 20)
+
+    def no_queue(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a message was queued in an asyncio.Queue")
+
+    monkeypatch.setattr(asyncio, "Queue", no_queue)
+    await layer.group_send("g", {"type": "t", "n": 1})
+    assert [(await layer.receive(channel))["n"] for channel in channels] == [1] * 20
+
+
+async def test_expired_messages_are_swept_and_their_channel_leaves_its_groups():
+    layer = InMemoryChannelLayer(expiry=-1)  # every message is expired once queued
+    stale, fresh = await members(layer, 2)
+    await layer.send(stale, {"type": "t"})
+    layer._last_sweep = 0.0  # the next sweep is due
+    layer._clean_expired()
+    assert stale not in layer.channels
+    assert list(layer.groups["g"]) == [fresh]
