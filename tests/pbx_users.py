@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from channels.routing import URLRouter
+from django.db import DatabaseError
 
 from appws.pbx.users.rows import UserRow
 from appws.pbx.users.store import ReplicaKey, SweepOutcome
@@ -36,6 +37,14 @@ class FakeStore:
         self.release = threading.Event()
         self.changed = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        #: name -> how many of the next calls of that name raise DatabaseError.
+        self.failing: dict[str, int] = {}
+
+    def _maybe_fail(self, name: str) -> None:
+        if self.failing.get(name, 0) > 0:
+            self.failing[name] -= 1
+            self._note(f"{name} failed")
+            raise DatabaseError(f"{name}: the database is down")
 
     def _note(self, *call: Any) -> None:
         self.calls.append(call)
@@ -62,6 +71,7 @@ class FakeStore:
         return sum(call[1] for call in self.calls if call[0] == "note_skipped")
 
     def begin_copy(self, key: ReplicaKey, app: str) -> int:
+        self._maybe_fail("begin_copy")
         self.generation += 1
         self._note("begin_copy", key, app, self.generation)
         return self.generation
@@ -70,6 +80,7 @@ class FakeStore:
         if self.block_writes:
             self.writing.set()
             assert self.release.wait(5), "the test did not release the write"
+        self._maybe_fail("write_copy_rows")
         self.rows.update({row.guid: row for row in rows})
         self._note("write_copy_rows", generation, [row.h323 for row in rows])
 
@@ -78,6 +89,7 @@ class FakeStore:
         return SweepOutcome(deleted=0, held=False)
 
     def apply_rows(self, key: ReplicaKey, rows: Sequence[UserRow]) -> None:
+        self._maybe_fail("apply_rows")
         self.rows.update({row.guid: row for row in rows})
         self._note("apply_rows", [(row.h323, row.cn) for row in rows])
 

@@ -282,3 +282,76 @@ async def test_more_users_changed_than_the_queue_holds_copies_afresh(store, monk
     await store.wait_for("delete_rows")
     assert sorted(row.h323 for row in store.rows.values()) == ["carol", "erin"]
     await pbx.close()
+
+
+async def test_a_failed_write_copies_afresh_on_the_same_session(store, monkeypatch, caplog):
+    monkeypatch.setattr(replicator, "limits", Limits(2, 1, 4096, retry_delays=(0.0,)))
+    store.failing["write_copy_rows"] = 1
+    rows = [new_user(f"u{n}") for n in range(3)]
+    pbx = await replicating_pbx()
+    start = await pbx.receive()
+    await pbx.answer(start, columns={})
+    for row in rows[:2]:
+        await pbx.answer(await pbx.receive(), columns=row)
+    await store.wait_for("write_copy_rows failed")
+    # The copy may ask on until it sees the failure: it ends there, and starts afresh
+    # on the same session, sweeping nothing meanwhile.
+    request = await pbx.receive()
+    while request["mt"] == "ReplicateNext":
+        await pbx.answer(request)
+        request = await pbx.receive()
+    assert request["mt"] == "ReplicateStart", request
+    await pbx.answer(request, columns={})
+    for row in [*rows, None]:
+        await pbx.answer(await pbx.receive(), **({} if row is None else {"columns": row}))
+    await store.wait_for("finish_copy")
+    assert [call for call in store.calls if call[0] in ("begin_copy", "finish_copy")] == [
+        ("begin_copy", KEY, "pbxapp", 1),
+        ("begin_copy", KEY, "pbxapp", 2),
+        ("finish_copy", 2),
+    ]
+    assert sorted(row.h323 for row in store.rows.values()) == ["u0", "u1", "u2"]
+    assert "writing its users failed; copying them afresh in 0 s" in caplog.text
+    assert (await pbx.comm.request({"mt": "Ping"}))["mt"] == "PingResult"
+    await pbx.close()
+    await store.wait_for("set_running", 3)
+    assert store.calls[-1] == ("set_running", KEY, False)
+
+
+async def test_a_failed_live_change_copies_afresh(store, monkeypatch, caplog):
+    monkeypatch.setattr(replicator, "limits", Limits(2, 1, 4096, retry_delays=(0.0,)))
+    alice, bob = new_user("alice"), new_user("bob")
+    pbx = await replicating_pbx()
+    start = await serve_copy(pbx, [alice])
+    await store.wait_for("finish_copy")
+    store.failing["apply_rows"] = 1
+    await live(pbx, "ReplicateAdd", bob, start["src"])
+    await store.wait_for("apply_rows failed")
+    await serve_copy(pbx, [alice, bob])
+    await store.wait_for("finish_copy", 2)
+    assert sorted(row.h323 for row in store.rows.values()) == ["alice", "bob"]
+    await pbx.close()
+
+
+async def test_failures_in_a_row_wait_longer_and_a_completed_copy_resets_the_wait(
+    store, monkeypatch, caplog
+):
+    delays = (0.0, 0.001, 0.002)
+    monkeypatch.setattr(replicator, "limits", Limits(2, 1, 4096, retry_delays=delays))
+    store.failing["begin_copy"] = 4  # the database is down at first
+    alice, bob = new_user("alice"), new_user("bob")
+    pbx = await replicating_pbx()
+    start = await serve_copy(pbx, [alice])
+    await store.wait_for("finish_copy")
+    waits = [
+        r.getMessage().rsplit(" in ", 1)[1] for r in caplog.records if "afresh in" in r.getMessage()
+    ]
+    assert waits == ["0 s", "0.001 s", "0.002 s", "0.002 s"]
+    caplog.clear()
+    store.failing["apply_rows"] = 1
+    await live(pbx, "ReplicateAdd", bob, start["src"])
+    await store.wait_for("apply_rows failed")
+    await serve_copy(pbx, [alice, bob])
+    await store.wait_for("finish_copy", 2)
+    assert "copying them afresh in 0 s" in caplog.text  # the count started over
+    await pbx.close()

@@ -12,6 +12,7 @@ swept) and leaves the session alone; the next connection of the PBX starts afres
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from appws.pbx.users.store import ReplicaKey, SweepOutcome
 from appws.pbx.users.writer import BatchWriter, InFlight
 from appws.server.features import PeerSession
 
-__all__ = ["API", "PSEUDO", "Limits", "Replication", "Store"]
+__all__ = ["API", "PSEUDO", "RETRY_DELAYS", "Limits", "Replication", "Store"]
 
 logger = logging.getLogger("appws.pbx.users")
 
@@ -33,6 +34,9 @@ API = "PbxTableUsers"
 #: The object kinds asked for: plain users, and executives (users with an assistant),
 #: who are people with a phone too; each row's own ``pseudo`` column tells them apart.
 PSEUDO = ("", "executive")
+#: Seconds to wait before copying afresh after the n-th failure of the store in a row
+#: (the last one from then on): a database that is down is not hammered.
+RETRY_DELAYS = (1.0, 5.0, 15.0, 60.0)
 
 
 class Store(Protocol):
@@ -60,12 +64,13 @@ class Store(Protocol):
 @dataclass(frozen=True)
 class Limits:
     """Sizes of a replication: rows per transaction, batches waiting, bytes per row, and
-    users with a live change waiting before it copies afresh."""
+    users with a live change waiting before it copies afresh, pauses after store failures."""
 
     batch_rows: int
     queued_batches: int
     max_row_bytes: int
     live_waiting: int = MAX_WAITING
+    retry_delays: tuple[float, ...] = RETRY_DELAYS
 
 
 class Replication:
@@ -91,31 +96,56 @@ class Replication:
         self._calls = InFlight()
         #: The latest copy this session began (or saw begun when it started).
         self._begun: int | None = None
+        #: Whether the current attempt completed a copy (a failure after it starts anew).
+        self._copied = False
 
     async def run(self) -> None:
         """Copy, then apply live changes until cancelled (the PBX went away)."""
         live = LiveQueue(self.limits.live_waiting)
         listener = self.conn.listen_peer(API, LIVE_MTS, live.push)
+        failures = 0
         try:
-            self._begun = await self._calls.run(self.store.set_running, self.key, True, self.app)
-            while await self._copy():
-                await self._follow(live)
-                # More users changed than the queue holds: copy afresh (and sweep).
-                logger.warning(
-                    "PBX %r: more than %d users changed before their changes were written: "
-                    "copying its users afresh",
-                    self._name,
-                    live.limit,
-                )
-                live.restart()
+            while True:
+                try:
+                    await self._replicate(live)
+                    return  # the PBX refused or did not answer: stopped, logged
+                except SessionEnded:
+                    raise
+                except Exception:
+                    failures = 0 if self._copied else failures
+                    delays = self.limits.retry_delays
+                    delay = delays[min(failures, len(delays) - 1)]
+                    failures += 1
+                    logger.exception(
+                        "PBX %r: writing its users failed; copying them afresh in %g s",
+                        self._name,
+                        delay,
+                    )
+                    await self._calls.settle()
+                    await asyncio.sleep(delay)
+                    live.restart()
         except SessionEnded:
             pass  # the session's end stops it, as the PBX going away does
-        except Exception:
-            logger.exception("PBX %r: the replication of its users failed", self._name)
         finally:
             listener.close()
             await self._calls.settle()
             await self._calls.run(self._stopped)
+
+    async def _replicate(self, live: LiveQueue) -> None:
+        """Copy and follow, copying afresh whenever the live queue overflowed."""
+        self._copied = False
+        self._begun = await self._calls.run(self.store.set_running, self.key, True, self.app)
+        while await self._copy():
+            self._copied = True
+            await self._follow(live)
+            # More users changed than the queue holds: copy afresh (and sweep).
+            logger.warning(
+                "PBX %r: more than %d users changed before their changes were written: "
+                "copying its users afresh",
+                self._name,
+                live.limit,
+            )
+            live.restart()
 
     def _stopped(self) -> int:
         return self.store.set_running(self.key, False, self.app, begun=self._begun)
