@@ -283,13 +283,21 @@ def run_logins(config: Config, db: BenchDatabase) -> dict[str, Any]:
 
 
 def run_fanout(config: Config, db: BenchDatabase) -> dict[str, Any]:
-    """Workload 5: one notify to many subscribers, in memory and through Redis."""
+    """Workload 5: one notify to many subscribers, in memory (daphne and uvicorn) and
+    through Redis."""
     results: dict[str, Any] = {"memory": {}, "redis": {}}
     subscribers, notifies = config.fanout_subscribers, config.fanout_notifies
     daphne = Daphne(bench_env(db))
+    uvicorn = Uvicorn(bench_env(db))
     raw = RawWebsockets()
-    with _started(daphne, raw):
-        for target in (_appws(APPWS_DAPHNE, daphne), _bare(BARE_DAPHNE, daphne), _raw(raw)):
+    with _started(daphne, uvicorn, raw):
+        memory_targets = (
+            _appws(APPWS_DAPHNE, daphne),
+            _appws(APPWS_UVICORN, uvicorn),
+            _bare(BARE_DAPHNE, daphne),
+            _raw(raw),
+        )
+        for target in memory_targets:
             _log(f"fan-out in memory: {target.name}, {subscribers} subscribers")
             results["memory"][target.name] = client.run(
                 client.fanout, [target], target, subscribers, notifies

@@ -55,6 +55,9 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
     assert fanout["p50_ms"] > 0
     if config.redis:
         assert results["fanout"]["redis"]["appws@daphne x2"]["p99_ms"] > 0
+    on_uvicorn = results["fanout"]["memory"]["appws@uvicorn"]
+    assert on_uvicorn["subscribers"] == config.fanout_subscribers and on_uvicorn["p99_ms"] > 0
+    assert results["fanout"]["memory"]["websockets"]["p99_ms"] > 0
     assert results["logins_concurrent"]["appws+tracking@daphne"]["rate"] > 0
     for row in results["memory"].values():
         assert row["rss_base_kib"] > 0
@@ -88,6 +91,7 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
         *database_verdicts(config),
     }
     assert "| appws@daphne |" in table(results)
+    assert "| memory: appws@uvicorn |" in table(results)
 
 
 def test_database_workloads_on_postgres(tmp_path: Path) -> None:
