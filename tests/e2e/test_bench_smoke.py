@@ -23,6 +23,7 @@ ECHO_WORKLOADS = ("echo_pingpong", "echo_pipelined", "echo_connections")
 def database_verdicts(config: Config) -> set[str]:
     """The verdict rows of the workloads that touch the database (DATABASE_WORKLOADS)."""
     return {
+        f"logins/s at {config.login_workers} clients: tracking+user mapping on / off",
         "churn appws+tracking@daphne: task growth",
         "replication rows/s: appws / plain script",
     }
@@ -88,8 +89,14 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
         "victim p99 under attack / idle p99",
         "PBX request from the consumer / Echo, p50",
         "replication rows/s: appws / plain script",
+        "fan-out p99 in memory: appws / websockets",
+        "fan-out p99: through Redis / in memory",
+        "KiB per idle session at 20",
         *database_verdicts(config),
     }
+    measured = {verdict["target"]: verdict for verdict in results["verdicts"]}
+    assert measured["fan-out p99 in memory: appws / websockets"]["value"] > 0
+    assert (measured["fan-out p99: through Redis / in memory"]["met"] is None) == (not config.redis)
     assert "| appws@daphne |" in table(results)
     assert "| memory: appws@uvicorn |" in table(results)
 
