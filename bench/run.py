@@ -1,7 +1,7 @@
 """The benchmark harness: start every server on loopback, run the workloads, report.
 
     python -m bench            # full run (about ten minutes): bench/results/results.json, chart.png
-    python -m bench --quick    # the same workloads, smaller (under a minute): quick-*.json/png
+    python -m bench --quick    # the same workloads, smaller (about 1.5 minutes): quick-*.json/png
     python -m bench --db postgres   # on a throwaway PostgreSQL: postgres-results.json, ...
     python -m bench --only logins,churn   # some workloads only (see WORKLOADS)
     python -m bench --profile  # py-spy profiles of the servers under echo load
@@ -921,7 +921,7 @@ def _rounded(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    parser.add_argument("--quick", action="store_true", help="small sizes, about 1.5 minutes")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (the test)")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis fan-out")
     parser.add_argument(
