@@ -1,5 +1,5 @@
 """Benchmarks of appws against a bare Channels consumer, uvicorn and raw websockets.
 
 Run ``python -m bench`` (full run, about ten minutes) or ``python -m bench --quick``
-(under a minute); see docs/performance.md.
+(about a minute and a half); see docs/performance.md.
 """

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench import client
 from bench.client import Target
+from bench.database import bench_database
 from bench.run import _appws, _bare, _log, _started
 from bench.servers import Daphne, Server, Uvicorn, bench_env, prepare_database
 
@@ -111,11 +112,18 @@ def record(pid: int, seconds: float, load: Callable[[], None]) -> str:
         return output.read_text()
 
 
-def profile_all(out_dir: Path, seconds: float) -> None:
-    """Profile appws and the bare Channels consumer under echo load, and appws logins."""
+def profile_all(out_dir: Path, seconds: float, database: str = "sqlite") -> None:
+    """Profile appws and the bare Channels consumer under echo load, and appws logins.
+
+    ``database``: as ``--db`` (bench/database.py); profiles on PostgreSQL are named
+    ``postgres-profile-*.txt``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="appws-bench-") as tmp:
-        db = Path(tmp) / "bench.sqlite3"
+    prefix = "" if database == "sqlite" else f"{database}-"
+    with (
+        tempfile.TemporaryDirectory(prefix="appws-bench-") as tmp,
+        bench_database(database, Path(tmp)) as db,
+    ):
         prepare_database(db)
         daphne = Daphne(bench_env(db))
         tracked = Daphne(bench_env(db, track=True))
@@ -141,8 +149,8 @@ def profile_all(out_dir: Path, seconds: float) -> None:
                 _log(f"profile {name}: {seconds} s")
                 raw = record(server.pid, seconds, make_load(target))
                 (out_dir / "raw").mkdir(exist_ok=True)
-                (out_dir / "raw" / f"{name}.txt").write_text(raw)  # for flame graphs
-                path = out_dir / f"profile-{name}.txt"
+                (out_dir / "raw" / f"{prefix}{name}.txt").write_text(raw)  # for flame graphs
+                path = out_dir / f"{prefix}profile-{name}.txt"
                 path.write_text(summarise(raw, f"py-spy profile of {target.name}: {name}"))
                 print(f"wrote {path}")
 

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 
 from appws.testing import DaphneProcess, RedisServer, free_port, terminate, wait_for_port
 from bench.constants import ROOT
+from bench.database import BenchDatabase
 
 APPWS_PATH = "/apps/bench"
 USERS_PATH = "/apps/benchusers"
@@ -19,17 +19,17 @@ BARE_PATH = "/bare"
 BARE_NOCLEANUP_PATH = "/bare-nocleanup"
 
 
-def bench_env(database: Path, *, track: bool = False, **extra: str) -> dict[str, str]:
+def bench_env(database: BenchDatabase, *, track: bool = False, **extra: str) -> dict[str, str]:
     """Environment of a server process running ``bench.asgi``."""
     return {
         "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "BENCH_DB": str(database),
+        **database.env(),
         "BENCH_TRACK": "1" if track else "0",
         **extra,
     }
 
 
-def prepare_database(database: Path) -> None:
+def prepare_database(database: BenchDatabase) -> None:
     """Create the tables the tracking configuration writes to."""
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"],

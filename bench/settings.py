@@ -5,7 +5,9 @@ Environment:
 - ``BENCH_TRACK=1``: ``TRACK_SESSIONS`` and ``MAP_USERS`` on (appws's defaults: a
   LiveSession row and a user lookup per login); otherwise both off, so that the pure
   protocol is measured.
-- ``BENCH_DB``: the SQLite file (migrated by the harness when tracking is on).
+- ``BENCH_DB_URL``: a ``postgresql://user@host:port/name`` URL (``--db postgres``);
+  otherwise ``BENCH_DB``: the SQLite file. The harness makes and migrates either
+  (``bench/database.py``).
 - ``BENCH_REDIS_URL`` / ``BENCH_REDIS_PREFIX``: a Redis channel layer instead of the
   in-memory one.
 """
@@ -14,16 +16,20 @@ import os
 
 from bench.constants import BENCH_APP, BENCH_PASSWORD, BENCH_USERS_APP
 from demo_site.settings import *  # noqa: F403
-from demo_site.settings import APPWS, DATABASES
+from demo_site.settings import APPWS, DATABASES, demo_database
 
 TRACK = os.environ.get("BENCH_TRACK") == "1"
 
 DEBUG = False
 ROOT_URLCONF = "demo_site.urls"
 ASGI_APPLICATION = "bench.asgi.application"
-DATABASES = {
-    "default": {**DATABASES["default"], "NAME": os.environ.get("BENCH_DB", "bench.sqlite3")}
-}
+if os.environ.get("BENCH_DB_URL"):
+    # Django's defaults otherwise (CONN_MAX_AGE = 0), as on SQLite.
+    DATABASES = {"default": demo_database(os.environ["BENCH_DB_URL"])}
+else:
+    DATABASES = {
+        "default": {**DATABASES["default"], "NAME": os.environ.get("BENCH_DB", "bench.sqlite3")}
+    }
 APPWS = {
     **APPWS,
     "APPS": {
