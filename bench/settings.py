@@ -49,6 +49,8 @@ APPWS = {
     # The replication workload measures the copy alone, as its baseline script does:
     # not the demo's Django users made for each PBX user.
     "PBX_USERS_MAP": False,
+    "PBX_USERS_MAP_CREATE": False,
+    "PBX_USERS_MAP_ACTIVE": False,
 }
 
 if os.environ.get("BENCH_REDIS_URL"):
