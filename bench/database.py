@@ -54,7 +54,8 @@ def bench_database(kind: str, directory: Path) -> Iterator[BenchDatabase]:
     from appws.testing import PostgresServer
 
     try:
-        server = PostgresServer()
+        # fsync on: a tracked login pays for its commit as on a production server.
+        server = PostgresServer(durable=True)
     except FileNotFoundError:
         raise DatabaseMissing(
             "--db postgres needs PostgreSQL's server programs (initdb, pg_ctl), and none "

@@ -82,10 +82,10 @@ async def connect() -> AsyncIterator[Connect]:
         await comm.disconnect()
 
 
-def require_postgres() -> PostgresServer:
+def require_postgres(*, durable: bool = False) -> PostgresServer:
     """A PostgreSQL server not started yet; skip (fail under CI=true) when none is installed."""
     try:
-        return PostgresServer()
+        return PostgresServer(durable=durable)
     except FileNotFoundError as error:
         message = f"PostgreSQL is required: {error}"
         if CI:

@@ -46,13 +46,17 @@ class PostgresServer:
         with PostgresServer() as pg:
             DATABASES = {"default": pg.database_settings()}
 
-    Trust authentication, no fsync: for tests only. Run as root, its tools run as the
+    Trust authentication, and no fsync unless ``durable`` (a benchmark that should pay
+    for commits as a production server does): for tests only. Run as root, its tools run as the
     ``postgres`` user (PostgreSQL refuses root) through ``runuser``. The directory is
     removed on :meth:`stop`.
     """
 
-    def __init__(self, bin_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, bin_dir: str | os.PathLike[str] | None = None, *, durable: bool = False
+    ) -> None:
         self.bin_dir = Path(bin_dir) if bin_dir is not None else find_postgres_bin()
+        self.durable = durable
         self.port = free_port()
         self.user = "postgres"
         self._dir: Path | None = None
@@ -84,7 +88,9 @@ class PostgresServer:
         log = directory / "log"
         try:
             self._run("initdb", "-D", str(directory / "data"), "-A", "trust", "-U", self.user)
-            options = f"-p {self.port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+            options = f"-p {self.port} -k {directory} -c listen_addresses=127.0.0.1"
+            if not self.durable:
+                options += " -c fsync=off"  # a test's data need not survive a crash
             # pg_ctl waits (-w) until the server accepts connections.
             self._run(
                 "pg_ctl", "-D", str(directory / "data"), "-l", str(log), "-o", options,

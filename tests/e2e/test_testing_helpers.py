@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from appws.testing import DaphneProcess, RedisServer, free_port, wait_for_port
-from tests.conftest import require_tool
+from tests.conftest import require_postgres, require_tool
 from tests.e2e.daphne import ROOT, migrate
 from tests.e2e.databases import e2e_database
 
@@ -52,3 +52,14 @@ def test_wait_for_port_fails_when_the_server_exits_first() -> None:
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     with pytest.raises(RuntimeError, match="exited with code 3"):
         wait_for_port(free_port(), process)
+
+
+@pytest.mark.parametrize(("durable", "fsync"), [(False, "off"), (True, "on")])
+def test_postgres_server_syncs_commits_to_disk_only_when_durable(durable, fsync) -> None:
+    import psycopg
+
+    with require_postgres(durable=durable) as server:
+        url = f"postgresql://{server.user}@127.0.0.1:{server.port}/postgres"
+        with psycopg.connect(url) as connection:
+            row = connection.execute("SHOW fsync").fetchone()
+    assert row is not None and row[0] == fsync
