@@ -26,7 +26,9 @@ REPLY = {"api": "PbxApi", "mt": "GetNodeInfoResult", "name": "root"}
 
 
 def _layer(url: str, prefix: str) -> RedisChannelLayer:
-    return RedisChannelLayer(hosts=[{"address": url}], prefix=prefix)
+    # redis-py 8 gives up reading after 5 s by default, as long as channels_redis blocks
+    # in BZPOPMIN: the answering side waits idle through the rest of the workload.
+    return RedisChannelLayer(hosts=[{"address": url, "socket_timeout": None}], prefix=prefix)
 
 
 async def _answer(url: str, prefix: str) -> None:
