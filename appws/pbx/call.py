@@ -75,9 +75,8 @@ async def arequest(
         if event is None:
             # No answer yet: the PBX may be slow, or its session gone, which the registry
             # says. The same PBX connected again: its new session gets the request.
-            now = await targets.lookup(app, api, pbx, fresh=True)
-            if now.channel_name != target.channel_name:
-                targets.forget(channel=target.channel_name)
+            now = await targets.recheck(app, api, pbx, target)
+            if now is not None:
                 if now.identity != target.identity:
                     raise SessionEnded(
                         f"The connection of PBX {target.identity} ended before it answered; "

@@ -28,7 +28,7 @@ from appws.pbx.connected import ConnectedPbx, connected_pbxs
 from appws.pbx.errors import AmbiguousPbx, NoPbxConnected, PbxUnreachable
 from appws.protocol import PbxIdentity
 
-__all__ = ["PbxSelector", "choose", "forget", "kept", "lookup"]
+__all__ = ["PbxSelector", "choose", "forget", "kept", "lookup", "recheck"]
 
 PbxSelector = PbxIdentity | Mapping[str, str] | str
 _Key = tuple[str, str, Hashable]
@@ -58,6 +58,25 @@ async def lookup(
         if held is not None and held[1] > time.monotonic():
             return held[0]
     found = await database_sync_to_async(connected_pbxs)(app)
+    return _choose_and_keep(key, found, app, api, pbx)
+
+
+async def recheck(
+    app: str, api: str, pbx: PbxSelector | None, target: ConnectedPbx
+) -> ConnectedPbx | None:
+    """After ``target`` left a call unanswered: None while its session is still among the
+    rows (the PBX is slow, or the process died and is not judged so yet), else what the
+    rows choose now (dropping ``target``). Raises what :func:`choose` raises."""
+    found = await database_sync_to_async(connected_pbxs)(app)
+    if any(row.channel_name == target.channel_name for row in found):
+        return None
+    forget(channel=target.channel_name)
+    return _choose_and_keep(_key(app, api, pbx), found, app, api, pbx)
+
+
+def _choose_and_keep(
+    key: _Key | None, found: list[ConnectedPbx], app: str, api: str, pbx: PbxSelector | None
+) -> ConnectedPbx:
     try:
         target = choose(found, app, api, pbx)
     except Exception:

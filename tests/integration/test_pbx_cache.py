@@ -173,6 +173,32 @@ async def test_another_pbx_in_the_place_of_the_chosen_one_is_not_asked_unasked()
     await other.disconnect()
 
 
+@pytest.mark.usefixtures("quick", "elsewhere")
+async def test_a_slow_pbx_still_in_the_rows_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = asyncio.Event()
+    real = targets.recheck
+
+    async def recheck(*args: Any) -> ConnectedPbx | None:
+        try:
+            return await real(*args)
+        finally:
+            checked.set()
+
+    monkeypatch.setattr(targets, "recheck", recheck)
+    slow = await StandIn(answer=None).connect()
+    call = asyncio.ensure_future(pbx.arequest("pbxapp", NODE_INFO, api="PbxApi", timeout=5))
+    asked = await slow.next_event()
+    # Another PBX of the App connects elsewhere while the first one works on it: the call
+    # would now be ambiguous, yet the request is out, and its answer is the call's.
+    other = await StandIn(pbx="pbx-b").connect()
+    await checked.wait()
+    await get_channel_layer().send(asked["reply_to"], echo_reply(asked))
+    assert (await call)["mt"] == "GetNodeInfoResult"
+    assert other.received == []
+    await slow.disconnect()
+    await other.disconnect()
+
+
 @pytest.mark.usefixtures("quick")
 async def test_a_holder_process_gone_times_out_and_its_choice_is_dropped(
     lookups: list[str | None],
