@@ -18,7 +18,7 @@ from channels.layers import BaseChannelLayer
 
 from appws.exceptions import LayerUnavailable
 from appws.layer import events
-from appws.layer.outage import is_layer_outage
+from appws.layer.outage import is_layer_outage, is_read_timeout
 from appws.pbx.connected import ConnectedPbx
 
 __all__ = ["Replies"]
@@ -78,6 +78,8 @@ class Replies:
             try:
                 event: dict[str, Any] = await self._layer.receive(self.channel)
             except Exception as error:
+                if is_read_timeout(error):
+                    continue  # a PBX taking over 5 s: the call's own deadline ends the wait
                 if is_layer_outage(error):
                     raise LayerUnavailable(
                         "The channel layer became unreachable while waiting for the PBX's reply."

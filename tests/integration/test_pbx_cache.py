@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
-from appws import pbx
+from appws import LayerUnavailable, pbx
 from appws.exceptions import ApiNotEnabled, PeerTimeout, SessionEnded
 from appws.layer import events
 from appws.pbx import AmbiguousPbx, NoPbxConnected, targets
@@ -280,3 +280,44 @@ async def test_a_late_answer_of_the_first_session_is_taken() -> None:
         await layer.send(replies.channel, answer)
         event = await replies.next(10)
     assert event is not None and replies.target_of(event).channel_name == "first"
+
+
+async def test_a_read_timeout_of_redis_is_no_outage_while_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # redis-py (8 and later) gives up a blocking read after 5 s: a PBX that takes longer
+    # to answer must not turn the call into LayerUnavailable.
+    import redis.exceptions
+
+    layer = get_channel_layer()
+    real = layer.receive
+    timeouts = [redis.exceptions.TimeoutError("Timeout reading from 127.0.0.1:6379")] * 2
+
+    async def receive(channel: str) -> dict[str, Any]:
+        if timeouts:
+            raise timeouts.pop()
+        return await real(channel)
+
+    monkeypatch.setattr(layer, "receive", receive)
+    async with Replies(layer) as replies:
+        asked = replies.request(connected("first"), "PbxApi", NODE_INFO, 1.0)
+        await layer.send(replies.channel, events.pbx_reply(asked["id"], reply={"mt": "R"}))
+        event = await replies.next(10)
+    assert event is not None and event["reply"] == {"mt": "R"} and timeouts == []
+
+
+async def test_a_lost_connection_while_waiting_is_layer_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import redis.exceptions
+
+    layer = get_channel_layer()
+
+    async def receive(channel: str) -> dict[str, Any]:
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(layer, "receive", receive)
+    async with Replies(layer) as replies:
+        replies.request(connected("first"), "PbxApi", NODE_INFO, 1.0)
+        with pytest.raises(LayerUnavailable, match="while waiting for the PBX's reply"):
+            await replies.next(10)
