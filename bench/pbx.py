@@ -10,7 +10,11 @@ the client of the first two kinds of round trip, on its own session:
 and, when a second server shares the channel layer (Redis), a plain session on it sends
 
 - ``remote``: ``AskPbxRemote`` -> the handler's ``appws.pbx.arequest`` through Redis to the
-  first server's PBX session -> the FakePbx -> back the same way -> ``AskPbxRemoteResult``.
+  first server's PBX session -> the FakePbx -> back the same way -> ``AskPbxRemoteResult``;
+
+and, on the same redis-server, ``floor``: a bare ``layer.send``/``layer.receive`` pair
+with a process that answers at once (``bench/layerhops.py``), what ``remote_inner`` costs
+at least.
 
 ``echo`` and ``consumer`` alternate, one round trip at a time, so that a noisy neighbour
 slows both alike; the ``remote`` ones follow on their own (right after one, the servers
@@ -26,6 +30,7 @@ import time
 from typing import Any
 
 from appws.testing import FakePbx
+from bench import layerhops
 from bench.client import Target, _percentile, session
 from bench.constants import BENCH_PASSWORD
 
@@ -38,8 +43,14 @@ def _check(reply: dict[str, Any], mt: str, src: str) -> dict[str, Any]:
     return reply
 
 
-async def pbx_round_trips(pbx_target: Target, remote: Target | None, count: int) -> dict[str, Any]:
-    """``count`` round trips of each kind (``remote`` only when a second server is given)."""
+async def pbx_round_trips(
+    pbx_target: Target,
+    remote: Target | None,
+    count: int,
+    floor: layerhops.Answerer | None = None,
+) -> dict[str, Any]:
+    """``count`` round trips of each kind (``remote`` only when a second server is given,
+    ``floor`` when its answering process is)."""
     times: dict[str, list[float]] = {"echo": [], "consumer": [], "consumer_inner": []}
     async with FakePbx(pbx_target.url, password=BENCH_PASSWORD, apis=["PbxApi"]) as fake:
 
@@ -62,6 +73,8 @@ async def pbx_round_trips(pbx_target: Target, remote: Target | None, count: int)
         # AskPbx answered: PbxInfo was handled, so the PBX is registered for arequest.
         if remote is not None:
             times |= await _remote_round_trips(remote, count)
+    if floor is not None:
+        times["floor"] = await layerhops.round_trips(floor, count, WARMUP)
     return _summary(times)
 
 
@@ -99,4 +112,8 @@ def with_ratios(row: dict[str, Any]) -> dict[str, Any]:
             ratios[f"remote_{p}_ratio"] = row[f"remote_{p}_ms"] / consumer
             inner = row[f"consumer_inner_{p}_ms"]
             ratios[f"remote_inner_{p}_ratio"] = row[f"remote_inner_{p}_ms"] / inner
+        if f"floor_{p}_ms" in row:
+            ratios[f"remote_inner_{p}_floor_ratio"] = (
+                row[f"remote_inner_{p}_ms"] / row[f"floor_{p}_ms"]
+            )
     return {**row, **ratios}

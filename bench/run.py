@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import attack, client, pbx
+from bench import attack, client, layerhops, pbx
 from bench.client import Target
 from bench.constants import ROOT
 from bench.database import KINDS, BenchDatabase, DatabaseMissing, bench_database
@@ -400,9 +400,12 @@ def run_pbx(config: Config, db: BenchDatabase) -> dict[str, Any]:
     with _started(redis):
         env = bench_env(db, BENCH_REDIS_URL=redis.url, BENCH_REDIS_PREFIX="benchpbx")
         first, second = Daphne(env), Daphne(env)
-        with _started(first, second):
+        with _started(first, second), layerhops.Answerer(redis.url) as floor:
             holder, remote = _appws(APPWS_DAPHNE, first), _appws(APPWS_DAPHNE, second)
-            runs = [client.run(pbx.pbx_round_trips, holder, remote, count) for _ in range(repeats)]
+            runs = [
+                client.run(pbx.pbx_round_trips, holder, remote, count, floor)
+                for _ in range(repeats)
+            ]
     return {
         "layer": "redis, two daphne processes",
         APPWS_DAPHNE: pbx.with_ratios(_median_runs(runs)),
@@ -760,6 +763,7 @@ def _pbx_table(pbx: dict[str, Any]) -> list[str]:
         ("self.request alone, as the handler timed it", "consumer_inner", "÷ Echo"),
         ("AskPbxRemote: appws.pbx.arequest, from the client", "remote", "÷ AskPbx"),
         ("arequest alone, as the handler timed it", "remote_inner", "÷ self.request"),
+        ("bare layer.send + layer.receive pair, two processes (the floor)", "floor", None),
     ]
     for label, kind, base in kinds:
         if f"{kind}_p50_ms" not in row:

@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connections
 
+from appws.pbx import targets
 from appws.testing import AppwsCommunicator, PostgresServer
 from tests.databases import postgres_settings, switch_default
 from tests.suite_db import ON_POSTGRES
@@ -38,6 +39,8 @@ def _isolation(request: pytest.FixtureRequest) -> Iterator[None]:
         request.getfixturevalue("_async_isolation")
     yield
     cache.clear()
+    # appws.pbx keeps the PBX it chose per process: the next test's rows are others.
+    targets.forget()
 
 
 @pytest.fixture

@@ -92,12 +92,16 @@ class StandIn:
         self._read += 1
         return self.received[self._read - 1]
 
-    async def disconnect(self) -> None:
+    async def stop_serving(self) -> None:
+        """Read nothing more, its row left: a session whose process died."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def disconnect(self) -> None:
+        await self.stop_serving()
         await registry.pbx_disconnected(self.conn, self.info)
 
 

@@ -113,6 +113,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds an App read from the database stays in Django's cache (changes
     # through the admin, the ORM or appws_app invalidate it at once).
     "APP_CACHE_SECONDS": 30,
+    # Seconds appws.pbx.request keeps the PBX session it chose for an App (and API,
+    # pbx=) before reading the PbxConnection rows again; 0: read them on every call.
+    # A PBX connecting or disconnecting in this process, and a session found gone,
+    # drop it at once (docs/pbx.md).
+    "PBX_CACHE_SECONDS": 2,
     # Record every logged-in connection as a LiveSession row (admin list,
     # disconnect, refresh on App changes). Needs "appws" in INSTALLED_APPS.
     "TRACK_SESSIONS": True,

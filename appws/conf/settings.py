@@ -57,6 +57,7 @@ class AppwsSettings:
     group_prefix: str
     group_refresh_seconds: float
     app_cache_seconds: float
+    pbx_cache_seconds: float
     track_sessions: bool
     heartbeat_seconds: float
     shutdown_timeout: float

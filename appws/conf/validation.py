@@ -172,6 +172,7 @@ _NUMBERS: tuple[tuple[str, bool, int | None, str], ...] = (
     ("LOGIN_FAILURE_LIMIT", True, 1, "failed logins before an address is refused"),
     ("LOGIN_FAILURE_WINDOW", False, None, "seconds"),
     ("APP_CACHE_SECONDS", False, 0, "seconds; 0 caches nothing"),
+    ("PBX_CACHE_SECONDS", False, 0, "seconds; 0 caches nothing"),
     ("MAX_DEPTH", True, 1, "the frame itself is depth 1"),
     ("MAX_SRC_LENGTH", True, 1, "characters"),
     ("MAX_SUBSCRIPTIONS", True, 0, "subscriptions per session"),

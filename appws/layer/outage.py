@@ -30,6 +30,17 @@ def is_layer_outage(error: BaseException) -> bool:
     )
 
 
+def is_read_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is redis-py giving up a blocking read (``socket_timeout``, 5 s
+    by default since redis-py 8, as long as channels_redis blocks in ``BZPOPMIN``):
+    nothing arrived yet, and Redis answered everything else."""
+    try:
+        import redis.exceptions
+    except ImportError:
+        return False
+    return isinstance(error, redis.exceptions.TimeoutError)
+
+
 async def retry_once(operation: Callable[[], Awaitable[T]]) -> T:
     """Run ``operation``; after an outage error, run it once more.
 

@@ -8,13 +8,11 @@ sends reaches it.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 
@@ -28,19 +26,24 @@ from appws.exceptions import (
     SessionEnded,
 )
 from appws.layer import events
-from appws.layer.memory import default_layer_backend, default_layer_is_in_memory
 from appws.layer.outage import is_layer_outage
-from appws.pbx.connected import ConnectedPbx, connected_pbxs
-from appws.pbx.errors import AmbiguousPbx, NoPbxConnected, PbxBusy, PbxUnreachable
-from appws.protocol import PbxIdentity
+from appws.pbx import targets
+from appws.pbx.connected import ConnectedPbx
+from appws.pbx.errors import PbxBusy, PbxUnreachable
+from appws.pbx.replies import Replies
+from appws.pbx.targets import PbxSelector as PbxSelector
+from appws.pbx.targets import choose
 
-__all__ = ["REPLY_MARGIN", "arequest", "asend", "request", "send"]
+__all__ = ["REPLY_MARGIN", "STALE_CHECK_AFTER", "arequest", "asend", "choose", "request", "send"]
 
 #: Seconds beyond the timeout the holding session has to report one, before the
 #: caller gives up on it (its process may have died with the request).
 REPLY_MARGIN = 5.0
 
-PbxSelector = PbxIdentity | Mapping[str, str] | str
+#: Seconds without an answer after which a call reads the registry again: a session
+#: that ended (its PBX disconnected, or connected again to another one) answers nothing,
+#: and a call must not wait its whole timeout on it.
+STALE_CHECK_AFTER = 0.5
 
 
 async def arequest(
@@ -61,18 +64,34 @@ async def arequest(
     PBX's own error) or :class:`appws.LayerUnavailable`.
     """
     wait = _timeout(timeout)
-    layer, target = await _target(app, msg, api, pbx)
-    reply_to = await layer.new_channel()
-    request_id = uuid.uuid4().hex
-    await _deliver(layer, target, events.pbx_request(request_id, api, dict(msg), reply_to, wait))
-    try:
-        event = await asyncio.wait_for(_reply(layer, reply_to, request_id), wait + REPLY_MARGIN)
-    except asyncio.TimeoutError:
-        raise PeerTimeout(
-            f"No answer from the session of PBX {target.identity} (on {target.process}) "
-            f"within {wait + REPLY_MARGIN:g} s: its process may have stopped."
-        ) from None
-    return _result(event, target, api)
+    layer = _layer(msg, api)
+    target = await targets.lookup(app, api, pbx)
+    message = dict(msg)
+    async with Replies(layer) as replies:
+        await _deliver(layer, target, replies.request(target, api, message, wait))
+        first = min(STALE_CHECK_AFTER, wait + REPLY_MARGIN)
+        event = await replies.next(first)
+        left = wait + REPLY_MARGIN - first
+        if event is None:
+            # No answer yet: the PBX may be slow, or its session gone, which the registry
+            # says. The same PBX connected again: its new session gets the request.
+            now = await targets.recheck(app, api, pbx, target)
+            if now is not None:
+                if now.identity != target.identity:
+                    raise SessionEnded(
+                        f"The connection of PBX {target.identity} ended before it answered; "
+                        f"PBX {now.identity} is connected now: call again to ask that one."
+                    )
+                target, left = now, wait + REPLY_MARGIN
+                await _deliver(layer, target, replies.request(target, api, message, wait))
+            event = await replies.next(left)
+        if event is None:
+            targets.forget(channel=target.channel_name)
+            raise PeerTimeout(
+                f"No answer from the session of PBX {target.identity} (on {target.process}) "
+                f"within {wait + REPLY_MARGIN:g} s: its process may have stopped."
+            )
+    return _result(event, replies.target_of(event), api)
 
 
 async def asend(
@@ -87,7 +106,9 @@ async def asend(
     The PBX's answer, if any, is dropped by its session. Raises what :func:`arequest`
     raises before the message leaves.
     """
-    layer, target = await _target(app, msg, api, pbx)
+    layer = _layer(msg, api)
+    # Read every time: a message to a session that is gone would be lost unseen.
+    target = await targets.lookup(app, api, pbx, fresh=True)
     event = events.pbx_request(uuid.uuid4().hex, api, dict(msg), None, _timeout(None))
     await _deliver(layer, target, event)
 
@@ -121,9 +142,7 @@ def _timeout(timeout: float | None) -> float:
     return float(timeout)
 
 
-async def _target(
-    app: str, msg: Mapping[str, Any], api: str, pbx: PbxSelector | None
-) -> tuple[BaseChannelLayer, ConnectedPbx]:
+def _layer(msg: Mapping[str, Any], api: str) -> BaseChannelLayer:
     if not isinstance(msg, Mapping) or not isinstance(msg.get("mt"), str):
         raise ValueError('msg must be a dict with the message type in "mt"')
     if msg.get("api", api) != api:
@@ -133,36 +152,7 @@ async def _target(
         raise PbxUnreachable(
             'CHANNEL_LAYERS has no "default" layer: appws.pbx reaches PBX sessions through it.'
         )
-    found = await database_sync_to_async(connected_pbxs)(app)
-    return layer, choose(found, app, api, pbx)
-
-
-def choose(
-    found: list[ConnectedPbx], app: str, api: str, pbx: PbxSelector | None = None
-) -> ConnectedPbx:
-    """The one of ``found`` (connected PBXs of App ``app``) to call ``api`` of."""
-    if pbx is not None:
-        found = [row for row in found if row.identity.matches(pbx)]
-    enabled = [row for row in found if api in row.apis]
-    if not enabled:
-        without = [row.identity for row in found]
-        if pbx is not None and len(without) == 1:
-            raise ApiNotEnabled(
-                f"PBX {without[0]} is connected to App {app!r} without the API {api!r}: tick "
-                "it among the App object's APIs on the PBX."
-            )
-        raise NoPbxConnected(app, api, without_api=without, narrowed=pbx is not None)
-    if len(enabled) > 1:
-        raise AmbiguousPbx(app, api, [row.identity for row in enabled])
-    target = enabled[0]
-    if default_layer_is_in_memory() and not target.in_this_process:
-        raise PbxUnreachable(
-            f"PBX {target.identity} is connected to another process ({target.process}), and "
-            f"the channel layer is {default_layer_backend()}, which cannot reach it: an "
-            "in-memory layer lives inside one process. Call from the process serving the "
-            "PBX, or configure channels_redis.core.RedisChannelLayer (docs/scaling.md)."
-        )
-    return target
+    return layer
 
 
 # -- over the layer and back ---------------------------------------------------------
@@ -172,6 +162,7 @@ async def _deliver(layer: BaseChannelLayer, target: ConnectedPbx, event: dict[st
     try:
         await layer.send(target.channel_name, event)
     except ChannelFull:
+        targets.forget(channel=target.channel_name)  # a session that reads nothing
         raise PbxBusy(
             f"The session of PBX {target.identity} has too many messages waiting: try again later."
         ) from None
@@ -181,21 +172,6 @@ async def _deliver(layer: BaseChannelLayer, target: ConnectedPbx, event: dict[st
                 f"The channel layer is unreachable: nothing was sent to PBX {target.identity}."
             ) from error
         raise
-
-
-async def _reply(layer: BaseChannelLayer, reply_to: str, request_id: str) -> dict[str, Any]:
-    while True:
-        try:
-            event: dict[str, Any] = await layer.receive(reply_to)
-        except Exception as error:
-            if is_layer_outage(error):
-                raise LayerUnavailable(
-                    "The channel layer became unreachable while waiting for the PBX's reply."
-                ) from error
-            raise
-        # The reply channel is the call's own: anything else on it is no answer to it.
-        if event.get("type") == events.PBX_REPLY and event.get("id") == request_id:
-            return event
 
 
 def _result(event: dict[str, Any], target: ConnectedPbx, api: str) -> dict[str, Any]:
@@ -209,6 +185,8 @@ def _result(event: dict[str, Any], target: ConnectedPbx, api: str) -> dict[str, 
         raise PeerError(code, text, reply if isinstance(reply, dict) else {})
     if error == "timeout":
         raise PeerTimeout(f"{who} did not answer the {api} request in time.")
+    if error in ("api-not-enabled", "ended"):
+        targets.forget(channel=target.channel_name)  # its PBX connects again, or did
     if error == "api-not-enabled":
         raise ApiNotEnabled(f"{who} does not enable the API {api!r} on this connection.")
     if error == "ended":

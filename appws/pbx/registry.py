@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from appws.layer import events
 from appws.live_sessions import ProcessHold, hold_process, release_process, stale_cutoff
+from appws.pbx import targets
 from appws.protocol import PbxInfo
 from appws.server.connection import Connection
 from appws.server.features import FeatureBase
@@ -68,6 +69,7 @@ class PbxRegistry(FeatureBase):
         """Delete the row of ``conn``'s PBX; release the process row."""
         held = self._held.pop(conn.channel_name, None)
         await database_sync_to_async(_delete)(conn.channel_name)
+        targets.forget(channel=conn.channel_name)
         if held is not None:
             await release_process(held.holder)
 
@@ -81,6 +83,8 @@ class PbxRegistry(FeatureBase):
     async def _write(self, held: _Held, server_pk: int) -> None:
         channel = held.fields["channel_name"]
         replaced = await database_sync_to_async(_connect)(held.fields, server_pk)
+        # This process's calls choose again: among the App's PBXs there is a new one.
+        targets.forget(held.fields["app_name"])
         if self._held.get(channel) is not held:
             # The session ended while its row was written.
             await database_sync_to_async(_delete)(channel)
@@ -91,7 +95,9 @@ class PbxRegistry(FeatureBase):
         held = self._held.get(channel)
         if held is None:
             return
-        if not await database_sync_to_async(_recreate)(held.fields, server_pk):
+        recreated = await database_sync_to_async(_recreate)(held.fields, server_pk)
+        targets.forget(held.fields["app_name"])
+        if not recreated:
             # The PBX connected again elsewhere while this process was judged stale.
             await _tell_replaced([channel])
 

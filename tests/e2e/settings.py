@@ -18,6 +18,7 @@ APPWS = {
         "pbxusers": {"password": "pbxusers"},
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("APPWS_HEARTBEAT_SECONDS", "10")),
+    "PBX_CACHE_SECONDS": float(os.environ.get("APPWS_PBX_CACHE_SECONDS", "2")),
     # The demo maps PBX users to Django users; the test services' replication tests do not.
     "PBX_USERS_MAP": False,
 }

@@ -75,6 +75,7 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
     assert pbx["consumer_inner_p99_ms"] > 0
     if config.redis:
         assert pbx["remote_p99_ms"] > 0 and pbx["remote_p99_ratio"] > 0
+        assert pbx["floor_p99_ms"] > 0 and pbx["remote_inner_p99_floor_ratio"] > 0
     else:
         assert "remote_p99_ms" not in pbx and results["pbx"]["remote_skipped"]
     replication = results["replication"]

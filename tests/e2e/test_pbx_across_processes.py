@@ -34,6 +34,8 @@ def cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], DaphneProcess, D
         "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("pbx")),
         "APPWS_REDIS_URL": redis_server.url,
         "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        # B keeps the session it found for the whole module: what it kept goes stale.
+        "APPWS_PBX_CACHE_SECONDS": "3600",
     }
     migrate(env)
     first = DaphneProcess(ASGI, env=env).start()
@@ -99,3 +101,21 @@ async def test_with_no_pbx_connected_the_call_fails_as_documented(cluster) -> No
     assert status == 502 and body["error"] == "NoPbxConnected", body
     done = await asyncio.to_thread(call_command, env, {"api": "PbxApi", "mt": "GetNodeInfo"})
     assert done.returncode == 5, (done.stdout, done.stderr)
+
+
+async def test_b_reaches_the_pbx_that_connected_again_to_a_and_sees_it_leave(cluster) -> None:
+    _env, first, second = cluster
+    ask = {"mt": "GetNodeInfo"}
+    async with fake_pbx(first) as pbx:
+        await pbx.wait_for(direction="received", api="PbxApi", mt="GetNodeInfo")
+        status, body = await asyncio.to_thread(call_view, second, {**ask, "n": 1}, "PbxApi")
+        assert status == 200, body
+    # The PBX connects again: a new session on A, and nobody on B is told. B's call finds
+    # out without waiting for its timeout (5 s, then PeerTimeout) and asks the new one.
+    async with fake_pbx(first) as pbx:
+        await pbx.wait_for(direction="received", api="PbxApi", mt="GetNodeInfo")
+        status, body = await asyncio.to_thread(call_view, second, {**ask, "n": 2}, "PbxApi")
+        assert status == 200, body
+        assert pbx.received(api="PbxApi", mt="GetNodeInfo", n=2)
+    status, body = await asyncio.to_thread(call_view, second, {**ask, "n": 3}, "PbxApi")
+    assert status == 502 and body["error"] == "NoPbxConnected", body

@@ -11,8 +11,9 @@ from appws.client import Client, LoginRefused, ServiceLogin
 from appws.exceptions import PeerError
 from appws.pbx.appservices.feature import API
 from appws.pbx.appservices.lookup import PbxService, aservices
-from appws.pbx.call import PbxSelector, arequest
+from appws.pbx.call import arequest
 from appws.pbx.errors import AmbiguousPbx, UnknownService
+from appws.pbx.targets import PbxSelector
 from appws.protocol import PbxIdentity
 
 __all__ = ["ServiceConnection", "connect_service", "find_service"]

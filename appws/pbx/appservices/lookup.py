@@ -10,8 +10,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from appws.pbx.appservices.entries import clean_entry
-from appws.pbx.call import PbxSelector
 from appws.pbx.connected import live_rows
+from appws.pbx.targets import PbxSelector
 from appws.protocol import PbxIdentity
 
 __all__ = ["PbxService", "aservices", "services"]
