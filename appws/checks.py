@@ -26,6 +26,7 @@ run too. Silence one with ``SILENCED_SYSTEM_CHECKS = ["appws.W001"]``.
 | ``appws.W007`` | Warning | ``MAX_OUTGOING_BYTES`` above daphne's default message size |
 | ``appws.W008`` | Warning | ``APPWS["MAX_LOGIN_MESSAGE_BYTES"]`` above ``MAX_MESSAGE_BYTES`` |
 | ``appws.W009`` | Warning | a ``PBX_USERS_MAP_*`` refinement set while ``PBX_USERS_MAP`` is off |
+| ``appws.W010`` | Warning | a Redis layer host whose ``socket_timeout`` ends its receive early |
 
 (``daphne`` listed after ``django.contrib.staticfiles`` is daphne's own
 ``daphne.E001``.) The rules of the ``APPWS`` setting itself (E002 to E008, E010,
@@ -48,6 +49,7 @@ from django.core import checks
 
 from appws.conf import Problem, problems
 from appws.layer.memory import IN_MEMORY_LAYER, default_layer_backend, default_layer_is_in_memory
+from appws.layer.redis_timeouts import SAFE_SOCKET_TIMEOUT, short_read_timeouts
 
 DEPLOY_DOC = "docs/deploy.md"
 TAG = "appws"
@@ -67,6 +69,7 @@ CheckMessages = list[checks.CheckMessage]
 def register_checks() -> None:
     """Register every appws check with Django (called from ``AppwsConfig.ready()``)."""
     checks.register(check_channel_layer, TAG)
+    checks.register(check_redis_read_timeout, TAG)
     checks.register(check_appws_setting, TAG)
     checks.register(check_daphne_installed, TAG)
     checks.register(check_origin_validator, TAG)
@@ -94,6 +97,33 @@ def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
                 f"channels_redis.core.RedisChannelLayer (see {DEPLOY_DOC})."
             ),
             id="appws.E001",
+        )
+    ]
+
+
+def check_redis_read_timeout(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> CheckMessages:
+    """Warn when the Redis layer's reads time out before its blocking receive returns."""
+    layers = getattr(settings, "CHANNEL_LAYERS", None)
+    default = layers.get("default") if isinstance(layers, Mapping) else None
+    if not isinstance(default, Mapping):
+        return []
+    short, block = short_read_timeouts(default)
+    if not short:
+        return []
+    return [
+        checks.Warning(
+            f"The Redis channel layer reads with a socket_timeout of {min(short):g} s "
+            f"(redis-py's default since 8.0), no longer than channels_redis's blocking "
+            f"receive ({block:g} s): every idle session's receive fails with TimeoutError "
+            "every few seconds, and a message Redis hands out just then is lost.",
+            hint=(
+                f'Give each host a longer one: {{"address": REDIS_URL, '
+                f'"max_connections": 1000, "socket_timeout": {SAFE_SOCKET_TIMEOUT}}} '
+                f"(see {DEPLOY_DOC})."
+            ),
+            id="appws.W010",
         )
     ]
 

@@ -60,7 +60,14 @@ if os.environ.get("BENCH_REDIS_URL"):
             "CONFIG": {
                 # redis-py's pool refuses a 101st connection at once (MaxConnectionsError)
                 # instead of waiting: 100 sessions subscribing together exhaust it.
-                "hosts": [{"address": os.environ["BENCH_REDIS_URL"], "max_connections": 1000}],
+                # socket_timeout: longer than channels_redis's 5 s blocking receive (W010).
+                "hosts": [
+                    {
+                        "address": os.environ["BENCH_REDIS_URL"],
+                        "max_connections": 1000,
+                        "socket_timeout": 15,
+                    }
+                ],
                 "prefix": os.environ.get("BENCH_REDIS_PREFIX", "bench"),
             },
         }

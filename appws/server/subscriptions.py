@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from appws.conf import AppwsSettings
 from appws.exceptions import AppwsError
 from appws.layer.capacity import count_dropped
-from appws.layer.outage import is_layer_outage, retry_once
+from appws.layer.outage import is_layer_outage, is_read_timeout, retry_once
 from appws.layer.recovery import Recovery, recovery_for
 from appws.layer.topics import group_name
 from appws.protocol.envelope import with_src
@@ -280,6 +280,8 @@ class Subscriptions:
             try:
                 return await self._layer().receive(self._channel)
             except Exception as error:
+                if is_read_timeout(error) and not _cancelled():
+                    continue  # redis-py cut the blocking read short (W010): nothing came
                 if not is_layer_outage(error) or _cancelled() or self._recovery is None:
                     raise
                 # One process-wide probe decides when to try again; it also re-adds

@@ -76,8 +76,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py refuses the 101st pooled connection by default.
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                # redis-py refuses the 101st pooled connection by default, and since
+                # redis-py 8 gives up a read after 5 s, as long as channels_redis's
+                # blocking receive waits (appws.W010): give reads longer.
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}],
                 "prefix": REDIS_PREFIX,
                 # Messages queued per connection before further indications are
                 # dropped for it (default 100): room for bursts of notify().

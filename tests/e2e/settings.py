@@ -43,7 +43,8 @@ if os.environ.get("APPWS_REDIS_URL"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [os.environ["APPWS_REDIS_URL"]],
+                # Longer than channels_redis's 5 s blocking receive (appws.W010).
+                "hosts": [{"address": os.environ["APPWS_REDIS_URL"], "socket_timeout": 15}],
                 "prefix": os.environ.get("APPWS_REDIS_PREFIX", "asgi"),
                 "capacity": int(os.environ.get("APPWS_REDIS_CAPACITY", "20")),
             },

@@ -21,7 +21,7 @@ from appws.server.routing import service_urls
 from demo_site.services import EchoService
 from tests.services import NotesService
 
-ALL_APPWS_IDS = {f"appws.E{n:03}" for n in range(1, 11)} | {f"appws.W{n:03}" for n in range(1, 10)}
+ALL_APPWS_IDS = {f"appws.E{n:03}" for n in range(1, 11)} | {f"appws.W{n:03}" for n in range(1, 11)}
 HERE = "tests.integration.test_checks"
 
 
@@ -99,6 +99,52 @@ def test_redis_layer_passes(settings: Any) -> None:
     }
     assert checks.check_channel_layer(None) == []
     assert checks.check_in_memory_layer(None) == []
+
+
+def redis_layer(*hosts: Any) -> dict[str, Any]:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": list(hosts)},
+        }
+    }
+
+
+def test_redis_hosts_reading_no_longer_than_the_blocking_receive_warn(settings: Any) -> None:
+    from appws.layer.redis_timeouts import default_read_timeout
+
+    default = default_read_timeout()
+    settings.CHANNEL_LAYERS = redis_layer({"address": "redis://127.0.0.1:6379/0"})
+    expected = [] if default is None else ["appws.W010"]  # redis-py 8: 5 s
+    assert ids(checks.check_redis_read_timeout(None)) == expected
+    for short in (
+        "redis://127.0.0.1:6379/0?socket_timeout=5",
+        {"address": "redis://127.0.0.1:6379/0", "socket_timeout": 3},
+    ):
+        settings.CHANNEL_LAYERS = redis_layer(short)
+        messages = checks.check_redis_read_timeout(None)
+        assert ids(messages) == ["appws.W010"]
+        assert '"socket_timeout": 15' in messages[0].hint
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"address": "redis://127.0.0.1:6379/0", "socket_timeout": 15},
+        {"address": "redis://127.0.0.1:6379/0", "socket_timeout": None},
+        {"address": "redis://127.0.0.1:6379/0?socket_timeout=30"},
+        "redis://127.0.0.1:6379/0?socket_timeout=10",
+    ],
+)
+def test_redis_hosts_reading_longer_than_the_blocking_receive_pass(settings: Any, host) -> None:
+    settings.CHANNEL_LAYERS = redis_layer(host)
+    assert checks.check_redis_read_timeout(None) == []
+
+
+def test_the_read_timeout_check_ignores_other_layers(settings: Any) -> None:
+    assert checks.check_redis_read_timeout(None) == []  # the in-memory layer
+    del settings.CHANNEL_LAYERS
+    assert checks.check_redis_read_timeout(None) == []
 
 
 def test_per_process_cache_warns_only_in_production(settings: Any) -> None:

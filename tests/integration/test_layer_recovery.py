@@ -128,3 +128,29 @@ async def test_a_session_that_ends_while_restoring_does_not_hold_notify_up(conne
     assert not state.restoring()
     outage.restart()
     await anotify("gone", {"mt": "Nobody"})
+
+
+async def test_a_read_timeout_of_an_idle_receive_is_no_outage(connect, monkeypatch):
+    import redis.exceptions
+
+    layer = get_channel_layer()
+    comm = await connect(login=NOTES)
+    await comm.request({"mt": "Subscribe", "topic": "quiet", "src": "q"})
+    outage = Outage(layer, monkeypatch)
+    state = recovery.recovery_for(layer)
+    receive, timeouts = layer.receive, asyncio.Event()
+
+    async def receive_timing_out_once(channel):
+        if not timeouts.is_set():  # as redis-py 8 gives up a 5 s BZPOPMIN after 5 s
+            timeouts.set()
+            raise redis.exceptions.TimeoutError("Timeout reading from 127.0.0.1:6379")
+        return await receive(channel)
+
+    monkeypatch.setattr(layer, "receive", receive_timing_out_once)
+    # The receive waiting now returns this; the session's next one times out once.
+    await anotify("quiet", {"mt": "First"})
+    assert await comm.receive_json_from() == {"mt": "First", "src": "q"}
+    await asyncio.wait_for(timeouts.wait(), 5)
+    await anotify("quiet", {"mt": "StillHere"})
+    assert await comm.receive_json_from() == {"mt": "StillHere", "src": "q"}
+    assert outage.probes == 0 and not state.restoring()
