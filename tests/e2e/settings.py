@@ -21,6 +21,8 @@ APPWS = {
     "PBX_CACHE_SECONDS": float(os.environ.get("APPWS_PBX_CACHE_SECONDS", "2")),
     # The demo maps PBX users to Django users; the test services' replication tests do not.
     "PBX_USERS_MAP": False,
+    "PBX_USERS_MAP_CREATE": False,
+    "PBX_USERS_MAP_ACTIVE": False,
 }
 if os.environ.get("APPWS_NOTES_PASSWORD"):  # the demo's notes App without demo_setup
     APPWS["APPS"]["notes"] = {"password": os.environ["APPWS_NOTES_PASSWORD"]}
