@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends import utils
 from django.utils import timezone
 
@@ -145,3 +147,62 @@ async def test_a_tracked_login_finds_its_user_in_the_hop_of_its_row(
     assert row.user_id == user.pk
     await comm.disconnect()
     await first.disconnect()
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Every database connection opened, from whichever thread."""
+    seen: list[object] = []
+    wrapper = type(connections[DEFAULT_DB_ALIAS])  # the engine's own class
+    get_new_connection = wrapper.get_new_connection
+
+    def counting(self: Any, params: Any) -> Any:
+        seen.append(self)
+        return get_new_connection(self, params)
+
+    monkeypatch.setattr(wrapper, "get_new_connection", counting)
+    yield seen
+
+
+def _thread_connection_open() -> bool:
+    return connection.connection is not None
+
+
+async def test_batches_that_follow_one_another_share_one_connection(opened):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    await database_sync_to_async(_thread_connection_open)()  # closed after it (CONN_MAX_AGE 0)
+    opened.clear()
+    # A login, its close, the next login: three batches, one after the other.
+    first, _user = await writer.create(_fields(1))
+    await writer.delete(first)
+    await writer.create(_fields(2))
+    # Django's CONN_MAX_AGE = 0 around each would open a connection per batch.
+    assert len(opened) == 1
+    assert [row.sip async for row in LiveSession.objects.all()] == ["user2"]
+
+
+async def test_a_kept_connection_is_given_back_by_djangos_rules(opened):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    await writer.create(_fields(1))
+    assert await sync_to_async(_thread_connection_open)()  # kept for the next batch
+    await writer.connection.give_back()  # what KEEP_SECONDS without a batch does
+    # CONN_MAX_AGE = 0: closed, as after any other database_sync_to_async call.
+    assert not await sync_to_async(_thread_connection_open)()
+    opened.clear()
+    await writer.create(_fields(2))
+    assert len(opened) == 1
+
+
+async def test_a_kept_connection_that_is_no_longer_usable_is_replaced(opened, monkeypatch):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    await writer.create(_fields(1))
+    opened.clear()
+    # A PostgreSQL connection the server dropped while it was kept, say.
+    wrapper = type(connections[DEFAULT_DB_ALIAS])
+    monkeypatch.setattr(wrapper, "is_usable", lambda self: False)
+    await writer.create(_fields(2))
+    assert len(opened) == 1
+    assert {row.sip async for row in LiveSession.objects.all()} == {"user1", "user2"}
