@@ -46,8 +46,11 @@ class KeptConnection:
     call: with the default 0 each call opens a connection and closes it. Here
     a call after another one (no other code used the thread's connection in
     between) goes on with the same connection, once it passes Django's usability
-    check (``is_usable()``: a dead PostgreSQL connection is replaced). After
-    :data:`KEEP_SECONDS` without a call, a ``database_sync_to_async`` hop gives
+    check (``is_usable()``: a dead connection is replaced). A connection is kept
+    after a call while more work is waiting (``keep``); a SQLite one also while
+    idle, for :data:`KEEP_SECONDS`: an idle SQLite connection holds no lock and
+    no server's slot, where an idle PostgreSQL one would (and would keep a test
+    run's ``DROP DATABASE`` waiting). Then a ``database_sync_to_async`` hop gives
     it back by Django's rules, as any other call on that thread would.
     """
 
@@ -56,17 +59,21 @@ class KeptConnection:
         self._release: asyncio.TimerHandle | None = None
         self._giving_back: asyncio.Task[None] | None = None
 
-    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
-        """``function(*args)`` in the database thread, on the kept connection."""
+    async def run(self, keep: Callable[[], bool], function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in the database thread, on the kept connection.
+
+        ``keep()``, asked in that thread after the call: more work is waiting.
+        """
         if self._release is not None:
             self._release.cancel()
         try:
-            return await sync_to_async(self._call, thread_sensitive=True)(function, *args)
+            return await sync_to_async(self._call, thread_sensitive=True)(keep, function, *args)
         finally:
-            loop = asyncio.get_running_loop()
-            self._release = loop.call_later(KEEP_SECONDS, self._give_back, loop)
+            if self._kept is not None:
+                loop = asyncio.get_running_loop()
+                self._release = loop.call_later(KEEP_SECONDS, self._give_back, loop)
 
-    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+    def _call(self, keep: Callable[[], bool], function: Callable[..., Any], *args: Any) -> Any:
         kept, self._kept = self._kept, None
         if kept is not None and connection.connection is kept:
             if not connection.is_usable():
@@ -78,8 +85,8 @@ class KeptConnection:
         except BaseException:
             close_old_connections()
             raise
-        if connection.errors_occurred:
-            close_old_connections()  # closes it if it is no longer usable
+        if connection.errors_occurred or not (connection.vendor == "sqlite" or keep()):
+            close_old_connections()  # Django's rules: closed if unusable or too old
         self._kept = connection.connection
         return result
 
@@ -136,6 +143,11 @@ class RowWriter:
         self._start().deletes.append((pk, future))
         await future
 
+    def _waiting(self) -> bool:
+        # Asked from the database thread: at worst a row that arrives just now
+        # finds the connection given back, as it always did.
+        return bool(self._batch.creates or self._batch.deletes)
+
     def _start(self) -> _Batch:
         loop = asyncio.get_running_loop()
         writer = self._writer
@@ -152,6 +164,7 @@ class RowWriter:
             touch, self.touch = self.touch, None
             try:
                 server_pk, pks, deleted = await self.connection.run(
+                    self._waiting,
                     write_rows,
                     [fields for fields, _ in batch.creates],
                     [pk for pk, _ in batch.deletes],
