@@ -10,6 +10,10 @@ Each caller still returns only once its own row is written (or its write failed)
 
 A row may ask for its session's Django user to be found on the way (``MAP_USERS``
 with the default ``get_user``): the batch looks its users up in one ``SELECT``.
+
+The writer keeps its database connection from one batch to the next while rows
+keep coming (:class:`KeptConnection`): opening a SQLite connection costs more
+than a login's whole row.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 #: The key of a row's fields that asks for the user named by it (``USERNAME_FIELD``).
@@ -29,6 +34,77 @@ LOOK_UP_USER = "user_lookup"
 
 #: A written row: its pk, and the user it looked up (None: none, or none asked for).
 Created = tuple[int, Any]
+
+#: Seconds without a batch after which the writer gives its connection back.
+KEEP_SECONDS = 1.0
+
+
+class KeptConnection:
+    """The database thread's connection, kept between calls that follow closely.
+
+    ``database_sync_to_async`` applies Django's ``CONN_MAX_AGE`` around every
+    call: with the default 0 each call opens a connection and closes it. Here
+    a call after another one (no other code used the thread's connection in
+    between) goes on with the same connection, once it passes Django's usability
+    check (``is_usable()``: a dead connection is replaced). A connection is kept
+    after a call while more work is waiting (``keep``); a SQLite one also while
+    idle, for :data:`KEEP_SECONDS`: an idle SQLite connection holds no lock and
+    no server's slot, where an idle PostgreSQL one would (and would keep a test
+    run's ``DROP DATABASE`` waiting). Then a ``database_sync_to_async`` hop gives
+    it back by Django's rules, as any other call on that thread would.
+    """
+
+    def __init__(self) -> None:
+        self._kept: object = None  # the DB-API connection this left open
+        self._release: asyncio.TimerHandle | None = None
+        self._giving_back: asyncio.Task[None] | None = None
+
+    async def run(self, keep: Callable[[], bool], function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in the database thread, on the kept connection.
+
+        ``keep()``, asked in that thread after the call: more work is waiting.
+        """
+        if self._release is not None:
+            self._release.cancel()
+        try:
+            return await sync_to_async(self._call, thread_sensitive=True)(keep, function, *args)
+        finally:
+            if self._kept is not None:
+                loop = asyncio.get_running_loop()
+                self._release = loop.call_later(KEEP_SECONDS, self._give_back, loop)
+
+    def _call(self, keep: Callable[[], bool], function: Callable[..., Any], *args: Any) -> Any:
+        kept, self._kept = self._kept, None
+        if kept is not None and connection.connection is kept:
+            if not connection.is_usable():
+                connection.close()  # the next statement connects afresh
+        else:
+            close_old_connections()
+        try:
+            result = function(*args)
+        except BaseException:
+            close_old_connections()
+            raise
+        if connection.errors_occurred or not (connection.vendor == "sqlite" or keep()):
+            close_old_connections()  # Django's rules: closed if unusable or too old
+        self._kept = connection.connection
+        return result
+
+    def _give_back(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._release = None
+        if not loop.is_closed():
+            self._giving_back = loop.create_task(self.give_back())
+
+    async def give_back(self) -> None:
+        """Give the connection back now, by Django's rules (``CONN_MAX_AGE``)."""
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        await database_sync_to_async(self._forget)()
+
+    def _forget(self) -> None:
+        # Around this call, Django's own rules close the connection (or keep it).
+        self._kept = None
 
 
 @dataclass
@@ -43,6 +119,8 @@ class RowWriter:
     def __init__(self) -> None:
         self._batch = _Batch()
         self._writer: asyncio.Task[None] | None = None
+        #: The database connection kept between batches.
+        self.connection = KeptConnection()
         #: The process row the rows belong to (``ServerProcess``).
         self.server_pk: int | None = None
         #: Run first in the next batch, in its transaction: makes sure the process row
@@ -65,6 +143,11 @@ class RowWriter:
         self._start().deletes.append((pk, future))
         await future
 
+    def _waiting(self) -> bool:
+        # Asked from the database thread: at worst a row that arrives just now
+        # finds the connection given back, as it always did.
+        return bool(self._batch.creates or self._batch.deletes)
+
     def _start(self) -> _Batch:
         loop = asyncio.get_running_loop()
         writer = self._writer
@@ -80,7 +163,9 @@ class RowWriter:
             futures += [f for _, f in batch.deletes]
             touch, self.touch = self.touch, None
             try:
-                server_pk, pks, deleted = await database_sync_to_async(write_rows)(
+                server_pk, pks, deleted = await self.connection.run(
+                    self._waiting,
+                    write_rows,
                     [fields for fields, _ in batch.creates],
                     [pk for pk, _ in batch.deletes],
                     self.server_pk,

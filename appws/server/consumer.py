@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from asgiref.typing import WebSocketDisconnectEvent
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from appws import protocol
@@ -63,6 +63,9 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
     #: ``(api, mt) -> Handler``, collected when the class is created.
     handlers: ClassVar[dict[tuple[str | None, str], Handler]] = {}
     _apis: ClassVar[frozenset[str]] = frozenset()
+    #: The class has Channels' ``connect()``/``disconnect()`` hooks of its own: they get
+    #: Channels' database clean-up hop around them, as in any Channels consumer.
+    _own_channels_hooks: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,6 +75,10 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
             )
         cls.handlers = collect_handlers(cls)
         cls._apis = frozenset(api for api, _ in cls.handlers if api is not None)
+        cls._own_channels_hooks = (
+            cls.connect is not AsyncWebsocketConsumer.connect
+            or cls.disconnect is not AsyncWebsocketConsumer.disconnect
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -288,10 +295,19 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
         # database connections. Frames and indications skip it: sync handlers
         # get clean connections from database_sync_to_async, and async ones
         # that use the ORM ask for it with @mt(..., db=True).
-        if message["type"] == "websocket.receive":
+        # Opening and closing skip it too unless the class has Channels' hooks of its
+        # own: appws's part of them uses the database only through
+        # database_sync_to_async. (With TRACK_SESSIONS the hop queued behind the
+        # live-session writes in the one database thread.)
+        kind = message["type"]
+        if kind == "websocket.receive":
             await self.websocket_receive(message)
-        elif message["type"] == events.INDICATION:
+        elif kind == events.INDICATION:
             await self.appws_indication(message)
+        elif kind == "websocket.connect" and not self._own_channels_hooks:
+            await self.websocket_connect(message)
+        elif kind == "websocket.disconnect" and not self._own_channels_hooks:
+            await self.websocket_disconnect(message)
         else:
             await super().dispatch(message)
 
@@ -469,7 +485,11 @@ class AppWebsocketConsumer(ServiceHooks, AsyncJsonWebsocketConsumer):
 
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         await self._release()
-        await super().websocket_disconnect(message)
+        if self._own_channels_hooks:
+            await super().websocket_disconnect(message)  # the hook, then Channels' hop
+        for group in self.groups:  # what Channels' websocket_disconnect does, no hop
+            await self.channel_layer.group_discard(group, self.channel_name)
+        raise StopConsumer()
 
     # -- where the connection comes from -------------------------------------
 

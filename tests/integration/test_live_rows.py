@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends import utils
 from django.utils import timezone
 
-from appws import live_sessions
+from appws import live_rows, live_sessions
 from appws.live_rows import RowWriter
 from appws.models import LiveSession, ServerProcess
 
@@ -145,3 +148,97 @@ async def test_a_tracked_login_finds_its_user_in_the_hop_of_its_row(
     assert row.user_id == user.pk
     await comm.disconnect()
     await first.disconnect()
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Every database connection opened, from whichever thread."""
+    seen: list[object] = []
+    wrapper = type(connections[DEFAULT_DB_ALIAS])  # the engine's own class
+    get_new_connection = wrapper.get_new_connection
+
+    def counting(self: Any, params: Any) -> Any:
+        seen.append(self)
+        return get_new_connection(self, params)
+
+    monkeypatch.setattr(wrapper, "get_new_connection", counting)
+    yield seen
+
+
+def _thread_connection_open() -> bool:
+    return connection.connection is not None
+
+
+def _sqlite() -> bool:
+    return bool(connection.vendor == "sqlite")
+
+
+async def test_batches_that_follow_one_another_share_one_connection(opened, monkeypatch):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    await database_sync_to_async(_thread_connection_open)()  # closed after it (CONN_MAX_AGE 0)
+    entered, go = threading.Event(), threading.Event()
+    write = live_rows.write_rows
+
+    def held_first(*args: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            go.wait(timeout=30)
+        return write(*args)
+
+    monkeypatch.setattr(live_rows, "write_rows", held_first)
+    opened.clear()
+    first = asyncio.ensure_future(writer.create(_fields(0)))
+    await asyncio.to_thread(entered.wait, 30)  # the first batch is being written
+    # Logins arriving meanwhile: they wait, then make the second batch. Tasks run
+    # in the order they were made, so all four are waiting before the first goes on.
+    rest = [asyncio.ensure_future(writer.create(_fields(n))) for n in range(1, 5)]
+
+    async def release() -> None:
+        go.set()
+
+    await asyncio.gather(first, *rest, release())
+    # Django's CONN_MAX_AGE = 0 around each batch would open a connection per batch.
+    assert len(opened) == 1
+    assert await LiveSession.objects.acount() == 5
+
+
+async def test_a_sqlite_connection_is_kept_between_logins_one_at_a_time(opened):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    await database_sync_to_async(_thread_connection_open)()
+    opened.clear()
+    # A login, its close, the next login: three batches, nothing waiting in between.
+    first, _user = await writer.create(_fields(1))
+    await writer.delete(first)
+    await writer.create(_fields(2))
+    # SQLite: kept while idle (it holds no lock, no server's slot); a server's
+    # connection only while more rows are waiting, so here one per batch.
+    assert len(opened) == (1 if _sqlite() else 3)
+    assert [row.sip async for row in LiveSession.objects.all()] == ["user2"]
+
+
+async def test_a_kept_connection_is_given_back_by_djangos_rules(opened):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    await writer.create(_fields(1))
+    assert await sync_to_async(_thread_connection_open)() == _sqlite()
+    await writer.connection.give_back()  # what KEEP_SECONDS without a batch does
+    # CONN_MAX_AGE = 0: closed, as after any other database_sync_to_async call.
+    assert not await sync_to_async(_thread_connection_open)()
+    opened.clear()
+    await writer.create(_fields(2))
+    assert len(opened) == 1
+
+
+async def test_a_kept_connection_that_is_no_longer_usable_is_replaced(opened, monkeypatch):
+    writer = RowWriter()
+    writer.server_pk = await sync_to_async(_server)()
+    await writer.create(_fields(1))
+    opened.clear()
+    # A PostgreSQL connection the server dropped while it was kept, say.
+    wrapper = type(connections[DEFAULT_DB_ALIAS])
+    monkeypatch.setattr(wrapper, "is_usable", lambda self: False)
+    await writer.create(_fields(2))
+    assert len(opened) == 1
+    assert {row.sip async for row in LiveSession.objects.all()} == {"user1", "user2"}
