@@ -24,8 +24,11 @@ DEBUG = False
 ROOT_URLCONF = "demo_site.urls"
 ASGI_APPLICATION = "bench.asgi.application"
 if os.environ.get("BENCH_DB_URL"):
-    # Django's defaults otherwise (CONN_MAX_AGE = 0), as on SQLite.
-    DATABASES = {"default": demo_database(os.environ["BENCH_DB_URL"])}
+    # Django's connection pool, as docs/sessions.md advises for PostgreSQL under ASGI
+    # (persistent connections are not for ASGI); CONN_MAX_AGE stays 0.
+    DATABASES = {
+        "default": {**demo_database(os.environ["BENCH_DB_URL"]), "OPTIONS": {"pool": True}}
+    }
 else:
     DATABASES = {
         "default": {**DATABASES["default"], "NAME": os.environ.get("BENCH_DB", "bench.sqlite3")}
