@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import attack, client, pbx
+from bench import attack, client, pbx, storm
 from bench.client import Target
 from bench.constants import ROOT
 from bench.servers import (
@@ -86,6 +86,7 @@ class Config:
     attack_round_trips: int = 2000
     pbx_round_trips: int = 1000
     replication_users: int = 10_000
+    storm_sessions: int = 5000
 
     @classmethod
     def preset(cls, mode: str) -> Config:
@@ -108,6 +109,7 @@ class Config:
                 attack_round_trips=300,
                 pbx_round_trips=200,
                 replication_users=2000,
+                storm_sessions=300,
             )
         if mode == "smoke":
             return cls(
@@ -131,6 +133,7 @@ class Config:
                 attack_round_trips=30,
                 pbx_round_trips=20,
                 replication_users=200,
+                storm_sessions=50,
             )
         return cls()
 
@@ -407,6 +410,26 @@ def run_replication(config: Config, db: Path) -> dict[str, Any]:
     return result
 
 
+def run_storm(config: Config, db: Path) -> dict[str, Any]:
+    """Workload 11: sessions logging in all at once against sockets merely opening at once.
+
+    With appws's defaults (tracking and user mapping on), on one server, interleaved.
+    """
+    sessions = config.storm_sessions
+    processes = storm.client_processes(sessions)
+    _log(f"login storm: {sessions} sessions at once, {processes} client processes")
+    storm.add_app(db)
+    server = storm.StormDaphne(storm.storm_env(db))
+    with _started(server):
+        target = _appws(APPWS_TRACKED, server)
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in storm.MODES}
+        for _ in range(config.repeats):
+            for mode in storm.MODES:
+                runs[mode].append(storm.storm(target, sessions, mode, processes))
+                storm.settle(target.pid)
+    return storm.summary(sessions, processes, runs)
+
+
 # -- verdicts, table, files ------------------------------------------------
 
 
@@ -482,6 +505,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         f">= {goal_ratio}",
         ratio >= goal_ratio,
     )
+    out += storm.storm_verdicts(results)
     return out
 
 
@@ -585,6 +609,7 @@ def table(results: dict[str, Any]) -> str:
         f"| {replication['ratio']:.2f} ÷ plain |",
         f"| plain script (json + bulk_create) | {_fmt(replication['plain script']['rate'])} | |",
     ]
+    lines += ["", *storm.storm_table(results)]
     lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
     for verdict in results["verdicts"]:
         met = {True: "yes", False: "**no**", None: "not run"}[verdict["met"]]
@@ -698,7 +723,7 @@ def run_all(
 ) -> dict[str, Any]:
     """Run every workload; write ``<prefix>results.json`` and ``<prefix>chart.png``."""
     limit = raise_file_limit()
-    needed = max(config.memory_steps) + 200
+    needed = max(*config.memory_steps, config.storm_sessions) + 200
     if limit < needed:
         raise RuntimeError(f"open-file limit {limit} is below the {needed} sockets needed")
     started = time.time()
@@ -713,6 +738,7 @@ def run_all(
         results["attack"] = run_attack(config, db)
         results["pbx"] = run_pbx(config, db)
         results["replication"] = run_replication(config, db)
+        results["storm"] = run_storm(config, db)
     results["duration_s"] = round(time.time() - started, 1)
     results["verdicts"] = verdicts(results)
     if out_dir is not None:

@@ -6,6 +6,9 @@ Environment:
   LiveSession row and a user lookup per login); otherwise both off, so that the pure
   protocol is measured.
 - ``BENCH_DB``: the SQLite file (migrated by the harness when tracking is on).
+- ``BENCH_STORM=1`` (the login storm): the failed-login throttle as appws ships it, and
+  the bench App from the App table (``manage.py appws_app add``), not from the settings.
+- ``BENCH_LOGIN_TIMEOUT``: ``LOGIN_TIMEOUT`` in seconds, instead of appws's default.
 - ``BENCH_REDIS_URL`` / ``BENCH_REDIS_PREFIX``: a Redis channel layer instead of the
   in-memory one.
 """
@@ -44,6 +47,12 @@ APPWS = {
     # not the demo's Django users made for each PBX user.
     "PBX_USERS_MAP": False,
 }
+
+if os.environ.get("BENCH_STORM") == "1":
+    del APPWS["LOGIN_FAILURE_LIMIT"]
+    del APPWS["APPS"][BENCH_APP]
+if os.environ.get("BENCH_LOGIN_TIMEOUT"):  # what a slower machine would make of a storm
+    APPWS["LOGIN_TIMEOUT"] = float(os.environ["BENCH_LOGIN_TIMEOUT"])
 
 if os.environ.get("BENCH_REDIS_URL"):
     CHANNEL_LAYERS = {
