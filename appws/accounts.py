@@ -8,7 +8,9 @@ domain, else ``APPWS["DOMAIN"]``, else the host name the client used.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,7 @@ from django.core.cache import cache as thread_cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import split_domain_port
 
-from appws.cache import process_cache
+from appws.cache import call, process_cache
 from appws.conf import get_settings
 from appws.conf.validation import app_password_problem
 from appws.layer.outage import is_layer_outage
@@ -170,6 +172,55 @@ async def _cached(operation: Awaitable[Any]) -> Any:
         return None
 
 
+#: The App rows being read on each event loop, by name: the logins that miss the cache
+#: meanwhile wait for that read instead of each making its own (a storm of logins
+#: after a restart would otherwise send the database one query per login).
+_reads: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, asyncio.Future[_Row | None]]
+] = weakref.WeakKeyDictionary()
+
+
+def _valid(row: object) -> _Row | None:
+    # Anything else is missing, or was cached by an older version of appws (a shared cache).
+    return row if isinstance(row, tuple) and len(row) == _ROW_LENGTH else None
+
+
+async def _shared_row(name: str) -> _Row | None:
+    """App ``name``'s row, from the cache, else from the database one read at a time."""
+    # A LocMemCache is read without a turn of the event loop (appws.cache.call): a login
+    # then holds its throttle slot for none, so a crowd from one address never waits.
+    row = _valid(await _cached(call(process_cache(), "get", cache_key(name))))
+    if row is not None:
+        return row
+    loop = asyncio.get_running_loop()
+    reads = _reads.setdefault(loop, {})
+    read = reads.get(name)
+    if read is None:
+        read = reads[name] = loop.create_task(_read_row(name))
+        read.add_done_callback(lambda done: _read_done(reads, name, done))
+    # Shielded: a login that gives up (its client left) does not end the others' read.
+    return await asyncio.shield(read)
+
+
+def _read_done(
+    reads: dict[str, asyncio.Future[_Row | None]], name: str, read: asyncio.Future[_Row | None]
+) -> None:
+    if reads.get(name) is read:
+        del reads[name]
+    if not read.cancelled():
+        read.exception()  # retrieved: the waiters, if any are left, raised it
+
+
+async def _read_row(name: str) -> _Row | None:
+    from asgiref.sync import sync_to_async
+
+    row = await sync_to_async(_database_row)(name)
+    if row is not None:
+        cache = process_cache()  # not a backend, and a pool, of this connection's own
+        await _cached(call(cache, "set", cache_key(name), row, get_settings().app_cache_seconds))
+    return row
+
+
 async def load_app(name: str) -> AppAccount | None:
     """Return App ``name`` from ``APPWS["APPS"]``, else from the App table.
 
@@ -178,19 +229,11 @@ async def load_app(name: str) -> AppAccount | None:
     account = settings_account(name)
     if account is not None or not django_apps.is_installed("appws"):
         return account
-    from asgiref.sync import sync_to_async
-
     from appws.crypto import decrypt_password
 
-    key = cache_key(name)
-    cache = process_cache()  # not a backend, and a pool, of this connection's own
-    row = await _cached(cache.aget(key))
-    if not (isinstance(row, tuple) and len(row) == _ROW_LENGTH):
-        # Missing, or cached by an older version of appws (a shared cache).
-        row = await sync_to_async(_database_row)(name)
-        if row is None:
-            return None
-        await _cached(cache.aset(key, row, get_settings().app_cache_seconds))
+    row = await _shared_row(name)
+    if row is None:
+        return None
     app_name, token, enabled, domain, permissions, check_logins, pbx_rate_limit = row
     return AppAccount(
         name=app_name,

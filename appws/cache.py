@@ -8,7 +8,7 @@ connection pool, whose socket nothing closes but the garbage collector (Django
 closes no Redis pool at the end of a request). Over thousands of logins the
 process's open files swung by hundreds. appws's login path (the failed-login
 throttle, the App cache) goes through the object made here instead: one per alias
-and process, so its calls share one pool.
+and process, so its calls share one pool. :func:`call` is how they call it.
 
 Sharing is safe: these calls run on the event loop's thread (a ``LocMemCache``,
 which locks) or on the one thread ``sync_to_async`` runs thread-sensitive code on,
@@ -21,8 +21,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 
 _lock = threading.Lock()
@@ -38,6 +40,22 @@ def process_cache(alias: str = DEFAULT_CACHE_ALIAS) -> BaseCache:
             if backend is None:
                 backend = _backends[alias] = caches.create_connection(alias)
     return backend
+
+
+async def call(backend: BaseCache, name: str, *args: Any) -> Any:
+    """``backend.<name>(*args)`` from the event loop.
+
+    A ``LocMemCache`` is in-process and locks: called directly, not with a hop to the
+    one thread-sensitive thread (which the database work of every session shares:
+    thousands of logins at once would queue behind it for a dictionary look-up).
+    Not Django's a-prefixed methods for the others: ``BaseCache.aincr()`` is a get and
+    a set, not atomic even on Redis (Django 5.2 backends do not override it); their
+    ``incr()`` is.
+    """
+    method = getattr(backend, name)
+    if isinstance(backend, LocMemCache):
+        return method(*args)
+    return await sync_to_async(method)(*args)
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:

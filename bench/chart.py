@@ -280,30 +280,34 @@ def _storm_panel(ax: Any, results: dict[str, Any], goals: dict[str, float]) -> N
     """Seconds until every socket is open, and until every session is logged in."""
     title = "Login storm, s (lower is better)"
     storm = results.get("storm")
-    rows = {
-        name: row
-        for name, row in (storm or {}).items()
-        if isinstance(row, dict) and "open_s" in row and "login_s" in row
-    }
-    if not rows:
+    parts = [storm.get(mode) if isinstance(storm, dict) else None for mode in ("open", "login")]
+    if not all(isinstance(part, dict) and "all_s" in part for part in parts):
         _not_run(ax, title)
         return
-    names = list(rows)
+    assert isinstance(storm, dict)
+    opened, logged_in = parts
+    assert opened is not None and logged_in is not None
+    label = (
+        f"{storm.get('sessions', '?'):,} at once"
+        if isinstance(storm.get("sessions"), int)
+        else "storm"
+    )
     _bars(
         ax,
-        [name.replace("@", "\n@") for name in names],
+        [label, "half of them"],
         {
-            "all sockets open": [rows[n]["open_s"] for n in names],
-            "all logged in": [rows[n]["login_s"] for n in names],
+            "all sockets open": [opened["all_s"], opened.get("p50_s", 0.0)],
+            "all logged in": [logged_in["all_s"], logged_in.get("p50_s", 0.0)],
         },
         0.35,
     )
-    notes = [
-        f"{name.split('@')[0]}: {row['ratio']:.2f}x, "
-        f"{row.get('refused', '?')} refused, {row.get('lost', '?')} lost"
-        for name, row in rows.items()
-        if isinstance(row.get("ratio"), (int, float))
-    ]
+    bad = sum(int(part.get(key, 0)) for part in parts for key in ("refused", "lost", "failed"))
+    ratio = storm.get("ratio")
+    note = (
+        f"{ratio:.2f}x (goal <= {goals.get('storm_ratio', 2.0):g}), {bad} refused/lost/failed"
+        if isinstance(ratio, (int, float))
+        else ""
+    )
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_title("\n".join([title, *notes]), fontsize=10)
+    ax.set_title("\n".join([title, note]) if note else title, fontsize=10)
     ax.legend(fontsize=7)

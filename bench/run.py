@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import attack, client, layerhops, pbx
+from bench import attack, client, layerhops, pbx, storm
 from bench.client import Target
 from bench.constants import ROOT
 from bench.database import KINDS, BenchDatabase, DatabaseMissing, bench_database
@@ -93,6 +93,7 @@ class Config:
     database: str = "sqlite"
     #: Names of WORKLOADS to run, in their order; empty: all of them.
     workloads: tuple[str, ...] = ()
+    storm_sessions: int = 5000
 
     @classmethod
     def preset(cls, mode: str) -> Config:
@@ -115,6 +116,7 @@ class Config:
                 attack_round_trips=300,
                 pbx_round_trips=200,
                 replication_users=2000,
+                storm_sessions=300,
             )
         if mode == "smoke":
             return cls(
@@ -138,6 +140,7 @@ class Config:
                 attack_round_trips=30,
                 pbx_round_trips=20,
                 replication_users=200,
+                storm_sessions=50,
             )
         return cls()
 
@@ -443,6 +446,26 @@ def run_replication(config: Config, db: BenchDatabase) -> dict[str, Any]:
     return result
 
 
+def run_storm(config: Config, db: BenchDatabase) -> dict[str, Any]:
+    """Workload 11: sessions logging in all at once against sockets merely opening at once.
+
+    With appws's defaults (tracking and user mapping on), on one server, interleaved.
+    """
+    sessions = config.storm_sessions
+    processes = storm.client_processes(sessions)
+    _log(f"login storm: {sessions} sessions at once, {processes} client processes")
+    storm.add_app(db)
+    server = storm.StormDaphne(storm.storm_env(db))
+    with _started(server):
+        target = _appws(APPWS_TRACKED, server)
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in storm.MODES}
+        for _ in range(config.repeats):
+            for mode in storm.MODES:
+                runs[mode].append(storm.storm(target, sessions, mode, processes))
+                storm.settle(target.pid)
+    return storm.summary(sessions, processes, runs)
+
+
 Workload = Callable[[Config, BenchDatabase], dict[str, Any]]
 
 #: Every workload, in the order a run makes them: its name (``--only``), its function.
@@ -455,6 +478,7 @@ WORKLOADS: tuple[tuple[str, Workload], ...] = (
     ("attack", run_attack),
     ("pbx", run_pbx),
     ("replication", run_replication),
+    ("storm", run_storm),
 )
 #: Workloads whose results are several top-level keys (echo_pingpong, logins_concurrent...);
 #: the others' results are under their name.
@@ -521,6 +545,8 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             f">= {goal_ratio}",
             ratio >= goal_ratio,
         )
+    if "storm" in results:
+        out += storm.storm_verdicts(results)
     return out
 
 
@@ -611,6 +637,7 @@ def table(results: dict[str, Any]) -> str:
         ("attack", _attack_table),
         ("pbx", lambda r: _pbx_table(r["pbx"])),
         ("replication", _replication_table),
+        ("storm", storm.storm_table),
     ]
     lines: list[str] = []
     for key, section in sections:
@@ -879,7 +906,7 @@ def run_all(
     """
     check_workloads(config.workloads)
     limit = raise_file_limit()
-    needed = max(config.memory_steps) + 200
+    needed = max(*config.memory_steps, config.storm_sessions) + 200
     if limit < needed:
         raise RuntimeError(f"open-file limit {limit} is below the {needed} sockets needed")
     started = time.time()

@@ -8,6 +8,9 @@ Environment:
 - ``BENCH_DB_URL``: a ``postgresql://user@host:port/name`` URL (``--db postgres``);
   otherwise ``BENCH_DB``: the SQLite file. The harness makes and migrates either
   (``bench/database.py``).
+- ``BENCH_STORM=1`` (the login storm): the failed-login throttle as appws ships it, and
+  the bench App from the App table (``manage.py appws_app add``), not from the settings.
+- ``BENCH_LOGIN_TIMEOUT``: ``LOGIN_TIMEOUT`` in seconds, instead of appws's default.
 - ``BENCH_REDIS_URL`` / ``BENCH_REDIS_PREFIX``: a Redis channel layer instead of the
   in-memory one.
 """
@@ -55,6 +58,12 @@ APPWS = {
     "PBX_USERS_MAP_CREATE": False,
     "PBX_USERS_MAP_ACTIVE": False,
 }
+
+if os.environ.get("BENCH_STORM") == "1":
+    del APPWS["LOGIN_FAILURE_LIMIT"]
+    del APPWS["APPS"][BENCH_APP]
+if os.environ.get("BENCH_LOGIN_TIMEOUT"):  # what a slower machine would make of a storm
+    APPWS["LOGIN_TIMEOUT"] = float(os.environ["BENCH_LOGIN_TIMEOUT"])
 
 if os.environ.get("BENCH_REDIS_URL"):
     CHANNEL_LAYERS = {

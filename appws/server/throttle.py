@@ -32,10 +32,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 
+from appws.cache import call as cache_call
 from appws.cache import process_cache
 from appws.conf import get_settings
 from appws.layer.outage import is_layer_outage
@@ -95,15 +95,7 @@ def _cache() -> BaseCache:
 
 
 async def _call(name: str, *args: Any) -> Any:
-    backend = _cache()
-    method = getattr(backend, name)
-    if isinstance(backend, LocMemCache):
-        # In-process and thread-safe: no need for a hop to a thread on every login.
-        return method(*args)
-    # Not the a-prefixed methods: Django's BaseCache.aincr() is a get and a set,
-    # not atomic even on Redis (Django 5.2 backends do not override it); their
-    # incr() is.
-    return await sync_to_async(method)(*args)
+    return await cache_call(_cache(), name, *args)
 
 
 @dataclass(frozen=True)

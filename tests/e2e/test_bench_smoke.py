@@ -84,6 +84,17 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
         assert replication[name]["rate"] > 0, name
         assert len(replication[name]["runs"]) == config.repeats
     assert replication["ratio"] > 0
+    storm = results["storm"]
+    assert storm["sessions"] == config.storm_sessions and storm["client_processes"] >= 1
+    for mode in ("open", "login"):
+        assert len(storm[mode]["runs"]) == config.repeats
+        assert storm[mode]["all_s"] > 0
+        for run in storm[mode]["runs"]:  # every session counted once, whatever became of it
+            outcomes = ("ok", "refused", "lost", "failed")
+            assert sum(run[key] for key in outcomes) == config.storm_sessions, (mode, run)
+    assert storm["ratio"] > 0
+    storm_targets = [v["target"] for v in results["verdicts"] if "login storm" in v["target"]]
+    assert len(storm_targets) == 2
     assert {verdict["target"] for verdict in results["verdicts"]} >= {
         "fan-out p99 in memory (ms)",
         "echo_pingpong: appws / channels on daphne",
@@ -100,6 +111,7 @@ def test_smallest_run_reports_every_workload(tmp_path: Path) -> None:
     assert (measured["fan-out p99: through Redis / in memory"]["met"] is None) == (not config.redis)
     assert "| appws@daphne |" in table(results)
     assert "| memory: appws@uvicorn |" in table(results)
+    assert "| handshake + AppChallenge + AppLogin |" in table(results)
 
 
 def test_database_workloads_on_postgres(tmp_path: Path) -> None:

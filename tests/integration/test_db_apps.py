@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission, User
@@ -62,10 +64,17 @@ async def test_an_unreachable_cache_costs_only_a_database_read(connect, monkeypa
     async def unreachable(*args, **kwargs):
         raise ConnectionRefusedError("the cache's server is down")
 
+    def unreachable_sync(*args, **kwargs):
+        raise ConnectionRefusedError("the cache's server is down")
+
     await sync_to_async(make_app)()
     backend = type(caches["default"])  # every connection to it, in every thread
     monkeypatch.setattr(backend, "aget", unreachable)
     monkeypatch.setattr(backend, "aset", unreachable)
+    # A LocMemCache is called directly from the event loop (appws.cache.call): the App
+    # cache's backend alone is made unreachable (the throttle's would fail closed).
+    unreachable_backend = SimpleNamespace(get=unreachable_sync, set=unreachable_sync)
+    monkeypatch.setattr("appws.accounts.process_cache", lambda: unreachable_backend)
     _, result = await login(connect)
     assert result["ok"] is True
 
@@ -298,6 +307,8 @@ async def test_saving_an_app_while_the_cache_is_unreachable_stores_it_and_tells_
     monkeypatch.setattr(backend, "delete", unreachable)
     for name in ("aget", "aset", "adelete"):
         monkeypatch.setattr(backend, name, unreachable_async)
+    for name in ("get", "set"):  # a LocMemCache is read directly from the event loop
+        monkeypatch.setattr(backend, name, unreachable)
     app.enabled = False
     await sync_to_async(app.save)()
     await assert_closed(comm, CloseCode.APP_WITHDRAWN)
