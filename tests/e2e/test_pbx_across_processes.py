@@ -7,53 +7,29 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from appws.testing import FakePbx, RedisServer
-from tests.conftest import require_tool
-from tests.e2e.daphne import ROOT, DaphneProcess, migrate
-from tests.e2e.databases import e2e_database
+from appws.testing import FakePbx
+from tests.e2e.clusters import post_json, two_daphnes
+from tests.e2e.daphne import ROOT, DaphneProcess
 
 pytestmark = pytest.mark.e2e
 
-ASGI = "tests.e2e.asgi:application"
 APP = "pbxtest"  # tests/e2e/pbx_service.py; password "pbxtest"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], DaphneProcess, DaphneProcess]]:
-    redis_server = RedisServer(require_tool("redis-server", "redis-server")).start()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("pbx")),
-        "APPWS_REDIS_URL": redis_server.url,
-        "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
-        # B keeps the session it found for the whole module: what it kept goes stale.
-        "APPWS_PBX_CACHE_SECONDS": "3600",
-    }
-    migrate(env)
-    first = DaphneProcess(ASGI, env=env).start()
-    second = DaphneProcess(ASGI, env=env).start()
-    yield env, first, second
-    first.stop()
-    second.stop()
-    redis_server.stop()
+    # B keeps the session it found for the whole module: what it kept goes stale.
+    with two_daphnes(tmp_path_factory.mktemp("pbx"), APPWS_PBX_CACHE_SECONDS="3600") as c:
+        yield c.env, c.first, c.second
 
 
 def call_view(server: DaphneProcess, message: dict[str, Any], api: str) -> tuple[int, dict]:
-    body = json.dumps({"app": APP, "api": api, "message": message}).encode()
-    request = urllib.request.Request(f"{server.http_url}/test/pbx", data=body, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=20) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+    return post_json(server, "/test/pbx", {"app": APP, "api": api, "message": message}, 20)
 
 
 def call_command(env: dict[str, str], message: dict[str, Any]) -> subprocess.CompletedProcess:

@@ -9,55 +9,37 @@ on B, send to it; nothing reaches a call after its ``rel``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from appws.client import Client, Credentials
-from appws.testing import FakePbx, RedisServer
+from appws.testing import FakePbx
 from appws.testing.fakepbx import PresenceCall
-from tests.conftest import require_tool
-from tests.e2e.daphne import ROOT, DaphneProcess, migrate
-from tests.e2e.databases import e2e_database
+from tests.e2e.clusters import post_json, two_daphnes
+from tests.e2e.daphne import ROOT, DaphneProcess
 
 pytestmark = pytest.mark.e2e
 
-ASGI = "tests.e2e.asgi:application"
 PASSWORD = "notes-e2e"  # the notes App in APPWS["APPS"] (tests/e2e/settings.py)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[DaphneProcess, DaphneProcess]]:
-    redis_server = RedisServer(require_tool("redis-server", "redis-server")).start()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("badges")),
-        "APPWS_REDIS_URL": redis_server.url,
-        "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
-        "APPWS_NOTES_PASSWORD": PASSWORD,
-    }
-    migrate(env)
-    first = DaphneProcess(ASGI, env=env).start()
-    second = DaphneProcess(ASGI, env=env).start()
-    yield first, second
-    first.stop()
-    second.stop()
-    redis_server.stop()
+    with two_daphnes(tmp_path_factory.mktemp("badges"), APPWS_NOTES_PASSWORD=PASSWORD) as c:
+        yield c.first, c.second
 
 
 def set_badge(server: DaphneProcess, user: str, count: int) -> dict[str, Any]:
-    body = json.dumps({"app": "notes", "user": user, "count": count}).encode()
-    request = urllib.request.Request(f"{server.http_url}/test/badge", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=20) as answer:
-        result: dict[str, Any] = json.load(answer)
-        return result
+    status, result = post_json(
+        server, "/test/badge", {"app": "notes", "user": user, "count": count}
+    )
+    assert status == 200, (status, result)
+    return result
 
 
 def user(server: DaphneProcess, sip: str) -> Client:

@@ -12,50 +12,29 @@ import json
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from appws.testing import FakePbx, RedisServer
-from tests.conftest import require_tool
-from tests.e2e.daphne import DaphneProcess, migrate
-from tests.e2e.databases import e2e_database
+from appws.testing import FakePbx
+from tests.e2e.clusters import post_json, two_daphnes
+from tests.e2e.daphne import DaphneProcess
 
 pytestmark = pytest.mark.e2e
 
-ASGI = "tests.e2e.asgi:application"
 OTHER = "svcother@example.com"
 WAIT = 30.0  # s: a bound for crossing processes; nothing measures speed
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[DaphneProcess, DaphneProcess]]:
-    redis_server = RedisServer(require_tool("redis-server", "redis-server")).start()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
-        "APPWS_DEMO_DB": e2e_database(tmp_path_factory.mktemp("services")),
-        "APPWS_REDIS_URL": redis_server.url,
-        "APPWS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
-    }
-    migrate(env)
-    first = DaphneProcess(ASGI, env=env).start()
-    second = DaphneProcess(ASGI, env=env).start()
-    yield first, second
-    first.stop()
-    second.stop()
-    redis_server.stop()
+    with two_daphnes(tmp_path_factory.mktemp("services")) as c:
+        yield c.first, c.second
 
 
 def post(server: DaphneProcess, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(f"{server.http_url}{path}", data=data, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=WAIT) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+    return post_json(server, path, body, WAIT)
 
 
 def listed(server: DaphneProcess) -> list[dict[str, Any]]:
