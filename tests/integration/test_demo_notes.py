@@ -25,13 +25,13 @@ async def provisioned(settings):
     await sync_to_async(call_command)("demo_setup", stdout=io.StringIO())
 
 
-async def open_app(app: str) -> AppwsCommunicator:
+async def open_app(app: str, *, sip: str = "alice", dn: str = "Alice") -> AppwsCommunicator:
     from appws.models import App
 
     row = await App.objects.aget(name=app)
     password = await sync_to_async(row.get_password)()
     comm = AppwsCommunicator(application, f"/apps/{app}")
-    assert (await comm.login(app, password, sip="alice", dn="Alice"))["ok"] is True
+    assert (await comm.login(app, password, sip=sip, dn=dn))["ok"] is True
     return comm
 
 
@@ -56,12 +56,7 @@ async def test_add_list_and_watch(provisioned):
 async def test_a_display_name_longer_than_the_author_column_is_cut_on_every_database(
     provisioned,
 ):
-    from appws.models import App
-
-    row = await App.objects.aget(name="notes")
-    password = await sync_to_async(row.get_password)()
-    comm = AppwsCommunicator(application, "/apps/notes")
-    assert (await comm.login("notes", password, sip="alice", dn="A" * 300))["ok"] is True
+    comm = await open_app("notes", dn="A" * 300)
     reply = await comm.request({"mt": "AddNote", "text": "long name"})
     assert reply["note"]["author"] == "A" * 255
     await comm.disconnect()
@@ -70,14 +65,10 @@ async def test_a_display_name_longer_than_the_author_column_is_cut_on_every_data
 async def test_a_sip_longer_than_255_characters_lists_and_adds_on_every_database(
     provisioned,
 ):
-    from appws.models import App
     from demo_site.notes.models import Note, NoteReader
 
-    row = await App.objects.aget(name="notes")
-    password = await sync_to_async(row.get_password)()
-    comm = AppwsCommunicator(application, "/apps/notes")
     sip = "s" * 300
-    assert (await comm.login("notes", password, sip=sip, dn="Long"))["ok"] is True
+    comm = await open_app("notes", sip=sip, dn="Long")
     assert (await comm.request({"mt": "ListNotes"}))["notes"] == []
     assert (await comm.request({"mt": "AddNote", "text": "long sip"}))["note"]["author"] == "Long"
     assert await NoteReader.objects.filter(sip=sip).aexists()
