@@ -53,7 +53,10 @@ def _read_timeout(host: object, default: float | None) -> float | None:
     if isinstance(host, Mapping):
         if "socket_timeout" in host:
             value = host["socket_timeout"]
-            return None if value is None else float(value)
+            try:
+                return None if value is None else float(value)
+            except (TypeError, ValueError):
+                return None  # redis-py refuses it itself, at the first connection
         address = host.get("address")
         if isinstance(address, str):
             found, value = _timeout_in_url(address)

@@ -134,6 +134,8 @@ def test_redis_hosts_reading_no_longer_than_the_blocking_receive_warn(settings: 
         {"address": "redis://127.0.0.1:6379/0", "socket_timeout": None},
         {"address": "redis://127.0.0.1:6379/0?socket_timeout=30"},
         "redis://127.0.0.1:6379/0?socket_timeout=10",
+        # Not a number: redis-py refuses it at the first connection; the check must not crash.
+        {"address": "redis://127.0.0.1:6379/0", "socket_timeout": "soon"},
     ],
 )
 def test_redis_hosts_reading_longer_than_the_blocking_receive_pass(settings: Any, host) -> None:
